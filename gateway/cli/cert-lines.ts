@@ -28,8 +28,8 @@ export function certificateLines(config: GatehouseConfig, rules?: RuleSetDefinit
       l.tls ? [{ what: `the certificate listener ${listenerName(config.broker.listeners, i)} serves`, file: l.tls.cert }] : [],
     ),
     ...((config.sources ?? []) as Array<{ type?: string; name?: string; enabled?: boolean; tls?: { cert?: unknown } }>).flatMap((s) =>
-      s.type === 'http' && s.enabled !== false && typeof s.tls?.cert === 'string'
-        ? [{ what: `the certificate http source '${s.name}' serves`, file: s.tls.cert }]
+      (s.type === 'http' || s.type === 'syslog') && s.enabled !== false && typeof s.tls?.cert === 'string'
+        ? [{ what: `the certificate ${s.type} source '${s.name}' serves`, file: s.tls.cert }]
         : [],
     ),
     ...(config.admin.tls ? [{ what: 'the certificate the admin API serves', file: config.admin.tls.cert }] : []),

@@ -97,17 +97,24 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   const tlsBlocks: Array<{
     where: string;
     listener: string;
-    code: 'GH_BROKER_TLS' | 'GH_ADMIN_TLS' | 'GH_HTTP_SOURCE_TLS';
+    code: 'GH_BROKER_TLS' | 'GH_ADMIN_TLS' | 'GH_HTTP_SOURCE_TLS' | 'GH_SYSLOG_SOURCE_TLS';
     files: { cert: string; key: string; ca?: string | undefined; crl?: string | undefined };
   }> = [
     ...config.broker.listeners.flatMap((l, i) =>
       l.tls ? [{ where: `broker.listeners.${i}.tls`, listener: listenerName(config.broker.listeners, i), code: 'GH_BROKER_TLS' as const, files: l.tls }] : [],
     ),
     ...(config.admin.tls ? [{ where: 'admin.tls', listener: 'admin', code: 'GH_ADMIN_TLS' as const, files: config.admin.tls }] : []),
-    // http sources serving HTTPS (their token files are read at start: checked by configFileProblems)
+    // http sources serving HTTPS and syslog sources serving TLS (http sources' token files are read at start: checked by configFileProblems)
     ...((config.sources ?? []) as Array<{ type: string; name: string; enabled?: boolean; tls?: { cert: string; key: string } }>).flatMap((s, i) =>
-      s.type === 'http' && s.enabled !== false && s.tls
-        ? [{ where: `sources.${i}.tls`, listener: s.name, code: 'GH_HTTP_SOURCE_TLS' as const, files: s.tls }]
+      (s.type === 'http' || s.type === 'syslog') && s.enabled !== false && s.tls
+        ? [
+            {
+              where: `sources.${i}.tls`,
+              listener: s.name,
+              code: s.type === 'http' ? ('GH_HTTP_SOURCE_TLS' as const) : ('GH_SYSLOG_SOURCE_TLS' as const),
+              files: s.tls,
+            },
+          ]
         : [],
     ),
   ];

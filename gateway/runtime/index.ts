@@ -385,8 +385,19 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     };
     // http sources' URLs beside the broker's and the admin API's addresses (a port 0 is found here)
     const http = configured.flatMap((s) => (s.kind === 'http' ? [{ name: s.name, url: (s.status().details as { url?: string } | undefined)?.url }] : []));
+    // syslog sources' listening addresses (udp, tcp, tls), with the ports a port 0 took
+    const syslog = configured.flatMap((s) =>
+      s.kind === 'syslog' ? [{ name: s.name, ...(s.status().details as { listening?: Record<string, string> } | undefined)?.listening }] : [],
+    );
     logger.info(
-      { mqtt: broker.addresses(), admin: admin?.address(), ...(http.length > 0 ? { http } : {}), dataDir: config.dataDir, version: opts.version },
+      {
+        mqtt: broker.addresses(),
+        admin: admin?.address(),
+        ...(http.length > 0 ? { http } : {}),
+        ...(syslog.length > 0 ? { syslog } : {}),
+        dataDir: config.dataDir,
+        version: opts.version,
+      },
       'gatehouse started',
     );
     return gateway;
