@@ -21,7 +21,7 @@ export async function runSources(argv: string[], io: CliIO): Promise<number> {
   if (values.help) {
     writeLine(
       io.stdout,
-      `usage: ${USAGE}\nShows each configured source (sources: in the config: file, modbus, opcua, mqtt, http): its name, kind, state and a summary (as on the status page), and its last error while it is not healthy; a built-in source (the serial links, the embedded broker) only while it is not running. --json prints the API body (every built-in source included).\n${ADMIN_FLAGS_HELP}\n${JSON_FLAG_HELP}`,
+      `usage: ${USAGE}\nShows each configured source (sources: in the config: file, modbus, opcua, mqtt, http, syslog): its name, kind, state and a summary (as on the status page), and its last error while it is not healthy; a built-in source (the serial links, the embedded broker) only while it is not running. --json prints the API body (every built-in source included).\n${ADMIN_FLAGS_HELP}\n${JSON_FLAG_HELP}`,
     );
     return 0;
   }
