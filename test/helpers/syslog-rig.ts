@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { syslogSourceSchema } from '../../gateway/pipeline/sources/syslog/options.js';
 import { SyslogSource } from '../../gateway/pipeline/sources/syslog/source.js';
+import type { SourceDeps } from '../../gateway/pipeline/sources/kind.js';
 import { openLocalStreams, type LocalStreams } from '../../gateway/store/index.js';
 import { heldIntake, type HeldIntake } from './http-post.js';
 import { readAll } from './store-intake.js';
@@ -31,7 +32,7 @@ export interface SyslogRig {
 }
 
 /** A started source; `extra` overrides the default { udp: {port: 0}, tcp: {port: 0} }. */
-export async function syslogRig(t: TestContext, extra: Record<string, unknown> = {}): Promise<SyslogRig> {
+export async function syslogRig(t: TestContext, extra: Record<string, unknown> = {}, more: Pick<SourceDeps, 'publish'> = {}): Promise<SyslogRig> {
   const dir = await tempDir(t, 'gatehouse-syslog-');
   const deps = testDeps();
   const store = await openLocalStreams({ path: join(dir, 'store'), durability: 'os' }, deps);
@@ -39,7 +40,7 @@ export async function syslogRig(t: TestContext, extra: Record<string, unknown> =
   await store.defineStream({ name: 'in', maxBytes: 1 << 26, onFull: 'reject' });
   const intake = heldIntake(store, 'in');
   const options = syslogSourceSchema.parse({ type: 'syslog', name: 'cabinet', udp: { port: 0 }, tcp: { port: 0 }, ...extra });
-  const source = new SyslogSource(options, { ...deps, dataDir: dir });
+  const source = new SyslogSource(options, { ...deps, dataDir: dir, ...more });
   t.after(() => source.stop());
   await source.start(intake);
   const listening = (source.status().details as { listening: Record<string, string> }).listening;

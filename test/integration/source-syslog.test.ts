@@ -5,11 +5,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { hostname } from 'node:os';
+import { createSocket } from 'node:dgram';
+import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import { metricValue, needBinary, waitUntil, withTimeout } from '../helpers/index.js';
 import { logger, rawTcp, sendUdp, syslogRig } from '../helpers/syslog-rig.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
+import { noIpv6Loopback } from '../helpers/ipv6.js';
 import { ERRORS } from '../../core/errors.js';
 import { syslogSourceSchema } from '../../gateway/pipeline/sources/syslog/options.js';
 
@@ -238,4 +241,35 @@ test('a port taken: the start fails with GH_SYSLOG_SOURCE_LISTEN naming the tran
   const err = await syslogRig(t, { udp: { port: 0 }, tcp: { port: first.tcp } }).catch((e: unknown) => e as { code?: string; message?: string });
   assert.equal((err as { code?: string }).code, 'GH_SYSLOG_SOURCE_LISTEN');
   assert.match(String((err as Error).message), /cannot listen on tcp 127\.0\.0\.1:\d+/);
+});
+
+test('publishLocal: each message is published on the broker once committed, not before', async (t) => {
+  const published: Array<[string, string]> = [];
+  const rig = await syslogRig(t, { publishLocal: true }, { publish: (topic, payload) => published.push([topic, payload.toString()]) });
+  rig.intake.hold();
+  await sendUdp(rig.udp, ['<13>Dec  7 14:18:34 ups-1 apcupsd: on battery']);
+  await waitUntil(() => rig.intake.messages.length === 1, 'submitted');
+  assert.equal(published.length, 0, 'not before its commit');
+  rig.intake.release();
+  await waitUntil(() => published.length === 1, 'published');
+  assert.equal(published[0]![0], 'syslog/ups-1/apcupsd');
+  assert.equal((JSON.parse(published[0]![1]) as { message: string }).message, 'on battery');
+});
+
+test('IPv6: udp and tcp on ::1 take messages, the sender as an IPv6 address; allow with an IPv6 range', async (t) => {
+  const why = await noIpv6Loopback();
+  if (why) return t.skip(why);
+  const rig = await syslogRig(t, { udp: { host: '::1', port: 0 }, tcp: { host: '::1', port: 0 }, allow: ['::1/128'] });
+  const u = createSocket('udp6');
+  await new Promise<void>((r, j) => u.send('<13>v6: over udp', rig.udp, '::1', (e) => (e ? j(e) : r())));
+  u.close();
+  const s = connect(rig.tcp, '::1');
+  t.after(() => s.destroy());
+  await once(s, 'connect');
+  s.end('<13>v6: over tcp\n');
+  const got = await waitUntil(async () => ((await rig.committed()).length === 2 ? rig.committed() : undefined), 'both committed');
+  assert.deepEqual(got.map((m) => [m.sender, m.transport, m.topic]).sort(), [
+    ['::1', 'tcp', 'syslog/::1/v6'],
+    ['::1', 'udp', 'syslog/::1/v6'],
+  ]);
 });
