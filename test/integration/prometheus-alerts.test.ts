@@ -16,7 +16,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { freePort, needBinary, repoRoot, tempDir, waitUntil } from '../helpers/index.js';
 import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
 import { startPrometheus } from '../helpers/peers.js';
-import { ADMIN_TLS, httpSourceTls } from '../../gateway/broker/tls-reload.js';
+import { ADMIN_TLS, httpSourceTls, syslogSourceTls } from '../../gateway/broker/tls-reload.js';
 
 const run = promisify(execFile);
 const skip = needBinary('promtool', 'prometheus') ?? needBinary('prometheus', 'prometheus');
@@ -408,18 +408,19 @@ test('a real Prometheus scraping a real gateway evaluates every shipped rule wit
 
 test("every metric the shipped rules read is one a gateway exports, and promtool's lint of /metrics finds only prom-client's names", { skip }, async (t) => {
   const dir = await tempDir(t, 'gatehouse-prom-names-');
-  // with an http source, whose metrics exist only with one
+  // with an http source and a syslog source, whose metrics exist only with one
   const config = await writeConfig(
     dir,
-    `dataDir: ${JSON.stringify(join(dir, 'data'))}\nsources:\n  - { type: http, name: devices, port: ${await freePort(t)} }\n`,
+    `dataDir: ${JSON.stringify(join(dir, 'data'))}\nsources:\n  - { type: http, name: devices, port: ${await freePort(t)} }\n  - { type: syslog, name: cabinet, udp: { port: 0 } }\n`,
   );
   const gw = await startGatewayProcess(config);
   t.after(() => gw.stop());
   const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
   const exported = new Set([...metrics.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
-  // the admin API's and an http source's certificate gauges exist only with their tls; their names are the code's
+  // the admin API's, an http source's and a syslog source's certificate gauges exist only with their tls; their names are the code's
   exported.add(`${ADMIN_TLS.metrics}_cert_expiry_timestamp_seconds`);
   exported.add(`${httpSourceTls('any').metrics}_cert_expiry_timestamp_seconds`);
+  exported.add(`${syslogSourceTls('any').metrics}_cert_expiry_timestamp_seconds`);
   const rules = await ruleFile();
   const read = new Set(rules.groups.flatMap((g) => g.rules.flatMap((r) => [...r.expr.matchAll(/\bgatehouse_[a-z0-9_]+/g)].map((m) => m[0]))));
   assert.ok(read.size >= 15, `the rules read ${read.size} metrics`);
