@@ -8,7 +8,8 @@ import { hostname } from 'node:os';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { readFile } from 'node:fs/promises';
+import { copyFile, readFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
 import { metricValue, needBinary, waitUntil, withTimeout } from '../helpers/index.js';
 import { logger, rawTcp, sendUdp, syslogRig } from '../helpers/syslog-rig.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
@@ -219,6 +220,21 @@ test('TLS (RFC 5425): octet-counted messages over TLS; new files read on reloadT
     ['reloaded'],
   );
   assert.equal(rig.source.servedCertificates().length, 1);
+  const other = opensslSelfSigned(dir, 1, 'other');
+  await copyFile(other.key, key); // a key of another pair
+  const [refused] = await rig.source.reloadTls();
+  assert.equal(refused!.outcome, 'refused');
+  assert.equal(refused!.error?.code, 'GH_SYSLOG_SOURCE_TLS');
+  const again = tlsConnect({ port: rig.tls, host: '127.0.0.1', rejectUnauthorized: false });
+  t.after(() => again.destroy());
+  await once(again, 'secureConnect');
+  assert.equal(again.getPeerX509Certificate()?.fingerprint256, new X509Certificate(await readFile(cert)).fingerprint256, 'the running certificate kept');
+  again.destroy();
+  // a connection that never starts its handshake does not hold the stop (messageTimeoutMs is 30 s)
+  const silent = await rawTcp(t, rig.tls);
+  await withTimeout(rig.source.stop(), 5000, 'the stop');
+  await withTimeout(once(silent, 'close'), 5000, 'the silent connection closed');
+  assert.equal(rig.source.status().state, 'stopped');
 });
 
 test('bad config is refused with its key path: no transport, a bad range, a wildcard or an unknown placeholder in the topic, {name} spelling', () => {

@@ -59,6 +59,8 @@ export class SyslogSource implements Source {
   private tls: { server: TlsServer; servedTls: ServedTls } | undefined;
   private readonly addresses: Partial<Record<Transport, string>> = {};
   private readonly connections = new Set<Connection>();
+  /** Every socket admitted, also a TLS one still in its handshake (closed at stop: the server's close waits for them). */
+  private readonly sockets = new Set<Socket>();
   private readonly pending = new Set<Promise<void>>();
   private inFlight = 0;
   /** Monotonic time until which streams stay paused (the store refused a commit). */
@@ -161,6 +163,7 @@ export class SyslogSource implements Source {
       Promise.all([...this.connections].map((c) => new Promise((r) => c.socket.once('close', r)))),
     );
     for (const c of this.connections) c.socket.destroy();
+    for (const socket of this.sockets) socket.destroy();
     await closing;
     const drained = await this.within(o.stopDrainMs, () => this.pending.size === 0, Promise.allSettled([...this.pending]));
     if (!drained) this.deps.logger.warn({ pending: this.pending.size }, 'syslog source stopped with messages still waiting for their commits');
@@ -245,7 +248,11 @@ export class SyslogSource implements Source {
   }
 
   private admit(socket: Socket, transport: Transport): boolean {
-    if (!this.stopping && this.allowed(peerAddress(socket))) return true;
+    if (!this.stopping && this.allowed(peerAddress(socket))) {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+      return true;
+    }
     this.counts.connection(transport, 'denied');
     socket.destroy();
     return false;
