@@ -271,3 +271,22 @@ test('http: its URL, auth, messages committed, requests answered 200 and refused
     'devices (http) running: https://[::]:8443/topics/; auth 1 token(s), 1 user(s); 120 messages committed; 20 requests answered 200, 4 refused; 2 in flight; 1 address banned',
   ]);
 });
+
+test('syslog: its addresses, messages committed, connections, parse failures, cut messages and drops by reason when there are', () => {
+  const details = {
+    listening: { udp: '0.0.0.0:5514', tcp: '0.0.0.0:5514', tls: '0.0.0.0:6514' },
+    connections: 2,
+    inFlight: 0,
+    messages: 1200,
+    parseFailures: 3,
+    truncated: 1,
+    dropped: { busy: 40, denied: 2 },
+  };
+  assert.deepEqual(describeSource({ kind: 'syslog', name: 'cabinet', state: 'running', details }), [
+    'cabinet (syslog) running: udp 0.0.0.0:5514, tcp 0.0.0.0:5514, tls 0.0.0.0:6514; 1200 messages committed; 2 connections; 3 neither RFC 5424 nor 3164 (kept as format unknown); 1 cut at maxMessageBytes; dropped: 40 busy, 2 denied',
+  ]);
+  assert.deepEqual(
+    describeSource({ kind: 'syslog', name: 'quiet', state: 'running', details: { listening: { udp: '127.0.0.1:5514' }, messages: 0, dropped: {} } }),
+    ['quiet (syslog) running: udp 127.0.0.1:5514; 0 messages committed'],
+  );
+});
