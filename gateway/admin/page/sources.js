@@ -86,13 +86,31 @@ function httpSummary(d) {
   );
 }
 
+function syslogSummary(d) {
+  const dropped = Object.entries(d.dropped ?? {}).filter(([, n]) => n > 0);
+  return parts(
+    h(
+      'code',
+      null,
+      Object.entries(d.listening ?? {})
+        .map(([transport, at]) => `${transport} ${at}`)
+        .join(', '),
+    ),
+    `${fmtInt(d.messages ?? 0)} messages committed`,
+    d.connections ? plural(d.connections, 'connection') : null,
+    d.parseFailures ? `${fmtInt(d.parseFailures)} neither RFC 5424 nor 3164 (kept as format unknown)` : null,
+    d.truncated ? `${fmtInt(d.truncated)} cut at maxMessageBytes` : null,
+    dropped.length ? `dropped: ${dropped.map(([why, n]) => `${fmtInt(n)} ${why}`).join(', ')}` : null,
+  );
+}
+
 /** A kind this page does not know yet: its scalar details, as they are. */
 function genericSummary(d) {
   const scalars = Object.entries(d).filter(([k, v]) => k !== 'lastError' && ['string', 'number', 'boolean'].includes(typeof v));
   return parts(...scalars.slice(0, 5).map(([k, v]) => `${k} ${typeof v === 'number' ? fmtInt(v) : v}`));
 }
 
-const SUMMARY = { modbus: modbusSummary, opcua: opcuaSummary, mqtt: mqttSummary, http: httpSummary };
+const SUMMARY = { modbus: modbusSummary, opcua: opcuaSummary, mqtt: mqttSummary, http: httpSummary, syslog: syslogSummary };
 
 /** lastError as {at, message}: an MQTT source gives both in lastError, Modbus and OPC UA the time in lastErrorAt. */
 function lastErrorOf(d) {
