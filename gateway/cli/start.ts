@@ -1,4 +1,5 @@
 // `gatehouse start`: run the gateway until SIGINT/SIGTERM, then stop gracefully; SIGHUP reloads.
+import { join } from 'node:path';
 import pino from 'pino';
 import { loadConfig, type GatehouseConfig } from '../config/index.js';
 import { checkConfigFiles } from '../config/checks.js';
@@ -7,6 +8,8 @@ import { startGateway, type Gateway } from '../runtime/index.js';
 import { reloadConfig, rulesJsonOf } from '../runtime/reload.js';
 import { applyProcessMemorySettings, processMemory, smallMemoryWarning } from '../runtime/process-memory.js';
 import { startProcessIdleMemoryRelease } from '../runtime/idle-memory.js';
+import { processNotifier, type ServiceNotifier } from '../runtime/service-notify.js';
+import { openingStatus, runningStatus, waitingStatus } from '../runtime/service-status.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
 import { parseCliArgs, portArg, writeLine, type CliIO } from './io.js';
 import { VERSION } from './version.js';
@@ -83,7 +86,13 @@ function noteProcessSettings(logger: pino.Logger): void {
  * SIGHUP: read the config file again and apply what a running gateway can take (reload.ts).
  * Reloads run one at a time; a signal during one runs another after it.
  */
-function onReload(gateway: Gateway, started: GatehouseConfig, readConfig: () => Promise<GatehouseConfig>, logger: pino.Logger): () => void {
+function onReload(
+  gateway: Gateway,
+  started: GatehouseConfig,
+  readConfig: () => Promise<GatehouseConfig>,
+  logger: pino.Logger,
+  notify: ServiceNotifier,
+): () => void {
   let current = started;
   let rulesJson: Promise<string> = rulesJsonOf(started).catch(() => '');
   let queue: Promise<void> = Promise.resolve();
@@ -141,7 +150,12 @@ function onReload(gateway: Gateway, started: GatehouseConfig, readConfig: () => 
   };
   return () => {
     logger.info('SIGHUP: reloading the configuration');
-    queue = queue.then(once);
+    // systemd: RELOADING=1, then READY=1 once done (`systemctl reload` shows the unit reloading meanwhile).
+    queue = queue.then(async () => {
+      notify.reloading('reloading the configuration (SIGHUP)');
+      await once();
+      notify.ready(runningStatus(gateway));
+    });
   };
 }
 
@@ -197,6 +211,8 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
   if (inRam) logger.warn({ dataDir: config.dataDir, code: 'GH_STORE_IN_RAM' }, inRam);
   const registry = createMetricsRegistry(VERSION, config.gatewayId);
   logDestination.registerMetrics(registry);
+  // systemd (Type=notify, WatchdogSec=): nothing at all without NOTIFY_SOCKET (service-notify.ts).
+  const notify = processNotifier(logger.child({ c: 'systemd' }), registry);
   // Signal listeners from before start, one per signal for the whole life: without a listener a
   // signal takes its default action and ends the process on the spot (no graceful stop; for
   // SIGHUP an exit systemd counts as clean, so Restart=on-failure would leave the gateway down),
@@ -214,6 +230,7 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
     // A start that does not finish (a data disk that stopped answering) must still be stoppable
     // from the terminal: a second signal exits at once, as after the start.
     if (early.length === 1) {
+      notify.stopping(`stopping (${signal} while starting)`);
       if (waitingForDisk) logger.info({ signal }, 'stop requested while waiting for disk space to open the store: stopping');
       else logger.info({ signal }, 'stop requested while starting: the gateway stops once its start completes (a second signal exits at once)');
       abort.abort(new Error(`${signal} while starting`));
@@ -237,6 +254,7 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
   logger.info({ ...available, ...memory }, `memory: ${available.memoryMiB} MiB (${available.memoryFrom}), V8 heap limit ${available.heapLimitMiB} MiB`);
   const small = smallMemoryWarning(available);
   if (small) logger.warn(available, small);
+  notify.status(openingStatus(join(config.dataDir, 'store')));
   try {
     gateway = await startGateway(config, {
       logger,
@@ -246,8 +264,15 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
       onStoreWait: (waiting) => {
         waitingForDisk = waiting;
       },
+      // STATUS= and the start timeout extended while the store waits for space (hours, maybe).
+      onStoreWaitUpdate: (w, storePath) => {
+        if (abort.signal.aborted) return;
+        if (w) notify.waiting(waitingStatus(w, storePath));
+        else notify.waiting(undefined);
+      },
     });
   } catch (err) {
+    notify.close();
     if (abort.signal.aborted && err === abort.signal.reason) {
       logger.info({ signal: early[0] }, 'stopped while waiting for disk space to open the store (nothing was started)');
       return 0;
@@ -255,6 +280,8 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
     return cannotStart(err, io);
   }
 
+  // The store is open and the broker listens: `systemctl start` returns, units After= it start.
+  if (early.length === 0) notify.ready(runningStatus(gateway));
   // The young generation the start (or later a burst of traffic) grew is given back once the gateway is idle.
   const idleMemory = startProcessIdleMemoryRelease(logger);
   return await new Promise<number>((resolve) => {
@@ -275,6 +302,7 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
       }
       stopping = true;
       logger.info({ reason }, 'shutting down');
+      notify.stopping(`stopping (${reason}): closing listeners, flushing commits, closing the store`);
       idleMemory.stop();
       // A stop nobody asked for has no systemd TimeoutStopSec behind it: bounded here, or a stop
       // that hangs after a bug would leave a gateway that neither works nor exits to be restarted.
@@ -282,10 +310,12 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
       gateway.stop().then(
         () => {
           clearTimeout(watchdog);
+          notify.close();
           resolve(exitCode);
         },
         (err: unknown) => {
           clearTimeout(watchdog);
+          notify.close();
           logger.error({ err: errorMessage(err) }, 'error during shutdown');
           resolve(1);
         },
@@ -293,7 +323,7 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
     };
     onStop = (signal) => shutdown(signal, 0);
     if (early.length > 0) shutdown(early[0] as string, 0);
-    onHup = onReload(gateway, config, readConfig, logger);
+    onHup = onReload(gateway, config, readConfig, logger, notify);
     if (reloadAfterStart && early.length === 0) onHup();
     // A bug must not lose acknowledged data: it is already committed. Log, stop cleanly, exit non-zero
     // so systemd restarts us.

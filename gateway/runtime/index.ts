@@ -73,6 +73,8 @@ export interface GatewayOptions {
   signal?: AbortSignal;
   /** Told when the start begins (true) and ends (false) waiting for disk space. */
   onStoreWait?: (waiting: boolean) => void;
+  /** Told at each failed open while the start waits for disk space (its figures), and with undefined once open. */
+  onStoreWaitUpdate?: (wait: OpenWait | undefined, storePath: string) => void;
   /**
    * Reads the fingerprint of the machine the installation id is bound to (upstream/machine.ts;
    * default: this machine's). Tests give two "machines" through it.
@@ -124,6 +126,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     onWait: async (w: OpenWait | undefined): Promise<void> => {
       if ((wait === undefined) !== (w === undefined)) opts.onStoreWait?.(w !== undefined);
       wait = w;
+      opts.onStoreWaitUpdate?.(w, storePath);
       if (w && !early && config.admin.enabled) {
         const switchable = switchableSource(
           waitingSource({ wait: () => wait, gatewayId: config.gatewayId, version: opts.version, startedMono: openingMono, storePath }),

@@ -1,0 +1,29 @@
+// The STATUS= lines systemd shows for the gateway (`systemctl status gatehouse`, "Status:"): what
+// the start waits for, in the words `gatehouse status` and /healthz use for it (waiting-admin.ts),
+// and where a running gateway listens. service-notify.ts sends them.
+import type { OpenWait } from '../store/index.js';
+import type { Gateway } from './index.js';
+import { waitingState } from './waiting-admin.js';
+
+/** Before the store is open: opening it may repair a damaged store or read a backlog's tallies. */
+export function openingStatus(storePath: string): string {
+  return `starting: opening the store ${storePath}`;
+}
+
+/** The start waits for disk space to open the store (it may wait for hours; the start timeout is extended meanwhile). */
+export function waitingStatus(w: OpenWait, storePath: string): string {
+  const s = waitingState(w, storePath) as { waitingFor: string; attempts: number; freeBytes: number | null; neededBytes: number };
+  const free = s.freeBytes === null ? 'unknown' : `${s.freeBytes} bytes`;
+  return `NOT STARTED: waiting for ${s.waitingFor} (${s.attempts} attempt${s.attempts === 1 ? '' : 's'}; free ${free}, needed about ${s.neededBytes}): ${w.reason}; \`gatehouse status\` says what to free`;
+}
+
+/** Ready: where it listens. */
+export function runningStatus(gateway: Pick<Gateway, 'broker' | 'admin'>): string {
+  const mqtt = gateway.broker.addresses().map((a) => `${a.tls ? 'mqtts' : 'mqtt'}://${hostPort(a.host, a.port)}`);
+  const admin = gateway.admin?.address();
+  return `running: MQTT on ${mqtt.join(', ')}${admin ? `, admin API on ${admin.tls ? 'https' : 'http'}://${hostPort(admin.host, admin.port)}` : ''}`;
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
