@@ -10,6 +10,7 @@ export interface NotifyMessage {
   /** CLOCK_MONOTONIC seconds of its arrival (process.hrtime's clock). */
   t: number;
   pid: number | null;
+  uid: number | null;
   fds: number;
   fields: string[];
   /** For READY=1 with a probe port: whether 127.0.0.1:port took a TCP connection then. */
@@ -27,8 +28,9 @@ export interface NotifyManager {
   waitFor(field: string, timeoutMs?: number): Promise<NotifyMessage>;
 }
 
-export async function startNotifyManager(t: TestContext, probePort?: number): Promise<NotifyManager> {
-  const dir = await tempDir(t, 'gatehouse-notify-');
+/** dir: where its socket goes (default a temp folder of this test; one a unit sandbox sees: under /run). */
+export async function startNotifyManager(t: TestContext, probePort?: number, inDir?: string): Promise<NotifyManager> {
+  const dir = inDir ?? (await tempDir(t, 'gatehouse-notify-'));
   const socket = join(dir, 'notify');
   const proc = spawn('python3', [join(repoRoot, 'test', 'helpers', 'notify-manager.py'), socket, ...(probePort ? [String(probePort)] : [])], {
     stdio: ['ignore', 'pipe', 'inherit'],

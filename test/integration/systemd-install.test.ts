@@ -8,6 +8,7 @@ import { existsSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { repoRoot, tempDir, which } from '../helpers/index.js';
 import { findPageDir, loadPageFiles } from '../../gateway/admin/status-page.js';
+import { pingIntervalMs } from '../../gateway/runtime/service-notify.js';
 
 function install(root: string, ...args: string[]): { code: number | null; out: string } {
   const r = spawnSync('bash', [join(repoRoot, 'systemd', 'install.sh'), '--no-modules', ...args], { env: { ...process.env, DESTDIR: root }, encoding: 'utf8' });
@@ -131,11 +132,36 @@ test('the unit passes systemd-analyze verify and has the hardening the design as
     'NoNewPrivileges=yes',
     'PrivateTmp=yes',
     'TimeoutStopSec=',
+    'Type=notify',
+    'NotifyAccess=all',
+    'WatchdogSec=',
   ]) {
     assert.ok(unit.includes(line), `unit has ${line}`);
   }
   const r = spawnSync('systemd-analyze', ['verify', join(repoRoot, 'systemd', 'gatehouse.service')], { encoding: 'utf8' });
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+});
+
+test('the unit is Type=notify with a watchdog the gateway pings in time and a start timeout for a store repair on a slow card', () => {
+  const unit = readFileSync(join(repoRoot, 'systemd', 'gatehouse.service'), 'utf8');
+  const service = unit.split(/^\[Service\]$/m)[1]!.split(/^\[/m)[0]!;
+  const value = (key: string): string | undefined => [...service.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].at(-1)?.[1];
+  assert.equal(value('Type'), 'notify');
+  // The messages come from systemd-notify, a child of the main process (service-notify.ts).
+  assert.equal(value('NotifyAccess'), 'all');
+  const seconds = (v: string | undefined): number => {
+    const m = /^(\d+)(min|s)?$/.exec(v ?? '');
+    assert.ok(m, `a time span systemd and this test read: ${v}`);
+    return Number(m[1]) * (m[2] === 'min' ? 60 : 1);
+  };
+  const watchdog = seconds(value('WatchdogSec'));
+  // As systemd passes it: WATCHDOG_USEC in µs. The pings come at least twice per WatchdogSec= (sd_watchdog_enabled(3)).
+  const every = pingIntervalMs({ NOTIFY_SOCKET: '/run/systemd/notify', WATCHDOG_USEC: String(watchdog * 1e6) }, 1);
+  assert.ok(every !== undefined && every <= (watchdog * 1000) / 2, `pings every ${every} ms for WatchdogSec=${watchdog}`);
+  assert.ok(watchdog >= 30, 'long enough that a busy Pi (garbage collection, a rule set compiled) is never taken for a hang');
+  // A damaged store's repair on a slow card (docs/store.md) fits; the wait for disk space extends it itself.
+  assert.ok(seconds(value('TimeoutStartSec')) >= 10 * 60);
+  assert.equal(value('LimitCORE'), '0', 'no core file of a killed gateway on the SD card');
 });
 
 test('serial devices plugged in after boot stay reachable: the USB serial drivers load at boot, before the unit resolves DeviceAllow', async (t) => {

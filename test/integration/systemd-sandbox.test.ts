@@ -6,12 +6,25 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { appendFileSync, chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import mqtt from 'mqtt';
-import { freePort, repoRoot, tempDir, waitUntil, which } from '../helpers/index.js';
+import { freePort, needBinary, repoRoot, tempDir, waitUntil, which } from '../helpers/index.js';
+import { startNotifyManager } from '../helpers/notify-manager.js';
 import { startNats, startS3rver } from '../helpers/peers.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 import { ramBacking } from '../../gateway/cli/data-dir-ram.js';
@@ -418,4 +431,34 @@ test("AWS credentials of the SDK's shared profile, under the unit: the gatehouse
     throw new Error(`${e.message}: ${JSON.stringify(unit.logs.filter((l) => Number(l.level) >= 40))}`);
   });
   assert.equal(await unit.stop(), 0);
+});
+
+test("Type=notify under the unit: as its user, without capabilities, on a read-only /run (ProtectSystem=strict), systemd-notify reaches PID 1's socket: READY=1 once the broker accepts, pings, STOPPING=1", {
+  skip: unitSandboxSkip ?? needBinary('python3', 'python3') ?? needBinary('systemd-notify', 'systemd'),
+  timeout: 60_000,
+}, async (t) => {
+  const stage = await stageInstall(t);
+  const [mqttPort, adminPort] = [await freePort(t), await freePort(t)];
+  writeFileSync(
+    join(stage.root, 'etc/gatehouse/gatehouse.yaml'),
+    `broker: { listeners: [{ host: 127.0.0.1, port: ${mqttPort} }] }\nadmin: { port: ${adminPort} }\nexporters: []\n`,
+  );
+  // The stand-in for PID 1 (test/helpers/notify-manager.py) outside the sandbox, its socket under
+  // /run as /run/systemd/notify is: the sandbox sees /run read-only.
+  const run = mkdtempSync('/run/gatehouse-notify-');
+  chmodSync(run, 0o755);
+  t.after(() => rmSync(run, { recursive: true, force: true }));
+  const manager = await startNotifyManager(t, mqttPort, run);
+  const unit = startUnit(t, stage, { dropIn: { environment: { ...stage.unit.environment, NOTIFY_SOCKET: join(run, 'notify'), WATCHDOG_USEC: '2000000' } } });
+  const ready = await manager.waitFor('READY=1', 45_000);
+  assert.equal(ready.accepting, true, 'the broker accepts connections when READY=1 arrives');
+  // Sent as the unit's user by systemd-notify's own process, not the gateway's (a user without
+  // privileges cannot send another pid): why the unit needs NotifyAccess=all.
+  const gatehouse = sandboxIds(stage, 'gatehouse');
+  assert.equal(ready.uid, gatehouse.uid);
+  assert.notEqual(ready.pid, await unit.nodePid());
+  await waitUntil(() => manager.with('WATCHDOG=1').filter((m) => m.t > ready.t).length >= 2, 'pings after READY=1', 15_000);
+  assert.equal(await unit.stop(), 0);
+  await manager.waitFor('STOPPING=1', 5000);
+  assert.ok(!unit.logs.some((l) => /systemd-notify/.test(String(l.msg))), JSON.stringify(unit.logs.filter((l) => /systemd/.test(String(l.msg)))));
 });
