@@ -58,6 +58,13 @@ const BENCHES: Bench[] = [
     timeoutS: 300,
   },
   {
+    name: 'systemd-notify',
+    what: "the CPU and wall time of one message to systemd (a run of systemd-notify, as each watchdog ping is) from a process of the gateway's size",
+    args: [full ? '1000' : '200'],
+    missing: () => (onPath('systemd-notify') ? (onPath('python3') ? undefined : 'needs python3') : "needs 'systemd-notify' (Debian package systemd)"),
+    timeoutS: 60,
+  },
+  {
     name: 'footprint',
     what: 'issue 15: idle memory by part (RSS, heapUsed), the default start in load order and what each configurable part adds',
     args: [],
