@@ -15,6 +15,8 @@ import mqtt from 'mqtt';
 import { tempDir, waitUntil, withTimeout } from '../helpers/index.js';
 import { cliCommand, spawnGatewayLogged, startGatewayProcess, writeConfig, type SpawnedGateway } from '../helpers/gateway-process.js';
 import { freeBytes, mountSmallFs, smallFsSkip } from '../helpers/small-fs.js';
+import { startNotifyManager } from '../helpers/notify-manager.js';
+import { needBinary } from '../helpers/index.js';
 
 const skip = smallFsSkip();
 const MESSAGES = 1500;
@@ -146,7 +148,12 @@ test('a store that cannot open on a full disk is waited for: healthz 503, a stop
   assert.ok(first.msgs().includes('stopped while waiting for disk space to open the store (nothing was started)'), first.msgs().join('\n'));
 
   // 4. Start again, still full: it waits (one error line, no exit through a free-space check).
-  const second = spawnGatewayLogged(config);
+  // Under systemd (Type=notify; a stand-in for PID 1 where python3 and systemd-notify are here):
+  // the wait is said in STATUS= and extends the start timeout, READY=1 comes once it is over.
+  const notifySkip = needBinary('python3', 'python3') ?? needBinary('systemd-notify', 'systemd');
+  if (notifySkip) t.diagnostic(`Type=notify messages not checked: ${notifySkip}`);
+  const manager = notifySkip ? undefined : await startNotifyManager(t);
+  const second = spawnGatewayLogged(config, [], manager ? { NOTIFY_SOCKET: manager.socket } : {});
   t.after(() => second.proc.kill('SIGKILL'));
   await waitUntil(() => second.msgs().includes('admin API listening'), 'the second start waits for space', 30_000);
   // The status page, /api/overview and `gatehouse status` say what the start waits for (the
@@ -158,6 +165,13 @@ test('a store that cannot open on a full disk is waited for: healthz 503, a stop
   assert.equal(second.proc.exitCode, null, 'still running');
   assert.equal(second.msgs().filter((m) => m.startsWith('store cannot open')).length, 1, 'one line, not one per check');
   assert.ok(!second.msgs().includes('gatehouse started'));
+  if (manager) {
+    const waiting = await manager.waitFor('EXTEND_TIMEOUT_USEC=');
+    assert.ok(waiting.fields.includes('EXTEND_TIMEOUT_USEC=60000000'), waiting.fields.join(' '));
+    const status = waiting.fields.find((f) => f.startsWith('STATUS='));
+    assert.match(String(status), /^STATUS=NOT STARTED: waiting for free disk space to open the store \(\d+ attempts?; free 0 bytes, needed about \d+\): /);
+    assert.equal(manager.with('READY=1').length, 0, 'not ready while the store waits');
+  }
 
   // 5. Space freed: the start goes on by itself, every acknowledged record is there.
   await unlink(filler);
@@ -165,6 +179,13 @@ test('a store that cannot open on a full disk is waited for: healthz 503, a stop
   assert.ok(second.msgs().includes('store opened after waiting for disk space'));
   const admin = adminUrl(second);
   assert.equal((await fetch(`${admin}/healthz`)).status, 200);
+  if (manager) {
+    const ready = await manager.waitFor('READY=1');
+    assert.ok(
+      ready.fields.some((f) => f.startsWith('STATUS=running: MQTT on mqtt://')),
+      ready.fields.join(' '),
+    );
+  }
   const seen = new Set<string>();
   for (let from = 1; ; ) {
     const res = (await (await fetch(`${admin}/api/streams/archive/records?from=${from}&limit=1000`)).json()) as {
