@@ -42,6 +42,10 @@ connections present or trust again (a renewed one's warning goes) and reads the 
 (or refused, the running one kept); other changed settings are named in a warning and take
 effect at the next restart. An invalid file is logged and changes nothing. A SIGHUP during
 the start is held: the reload runs once the start completes.
+Under systemd (NOTIFY_SOCKET set, the unit's Type=notify) it says READY=1 once the store is open
+and the broker listens, STATUS= lines of what the start waits for, RELOADING=1 during a SIGHUP
+reload, STOPPING=1 at the stop, and pings the watchdog (WATCHDOG_USEC, WatchdogSec=) while its
+event loop turns, each through the systemd-notify binary. Without NOTIFY_SOCKET it runs nothing.
 Exit codes: 0 stopped; 1 failed in a way a restart may cure (a port in use, a store locked);
 2 bad arguments; 78 the configuration, or a file it names, is wrong, or the data directory was
 written by a newer version: starting again cannot help (systemd does not restart the unit).`;

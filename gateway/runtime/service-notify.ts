@@ -23,7 +23,7 @@
 // stalled store commit does not (docs/decisions.md, "systemd readiness and watchdog").
 import { spawn as spawnProcess } from 'node:child_process';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import { counter } from '../../core/metrics.js';
 import { errorMessage } from '../../core/errors.js';
 
@@ -121,12 +121,14 @@ export class ServiceNotifier {
   private readonly queue: Fields[] = [];
   private inFlight = false;
   private pingDue = false;
+  /** STOPPING=1 was sent: no READY=1 or RELOADING=1 after it (a SIGHUP's reload ending during the stop). */
+  private stopped = false;
   private warned = false;
   private stopPings: (() => void) | undefined;
   private stopExtending: (() => void) | undefined;
-  private readonly sent;
-  private readonly failed;
-  private readonly pings;
+  private readonly sent: Counter | undefined;
+  private readonly failed: Counter<'reason'> | undefined;
+  private readonly pings: Counter | undefined;
 
   constructor(private readonly o: ServiceNotifyOptions) {
     this.enabled = Boolean(o.env.NOTIFY_SOCKET);
@@ -145,7 +147,7 @@ export class ServiceNotifier {
         r,
         'gatehouse_systemd_notify_failures_total',
         'Runs of systemd-notify that failed: spawn (the binary missing or not runnable), exit (it said why in the log), timeout (killed after 10 s), dropped (a message dropped from a full queue)',
-        ['reason'],
+        ['reason'] as const,
       );
     this.pings =
       r &&
@@ -169,7 +171,7 @@ export class ServiceNotifier {
   waiting(text: string | undefined): void {
     this.stopExtending?.();
     this.stopExtending = undefined;
-    if (text === undefined) return;
+    if (text === undefined || this.stopped) return;
     const extend = (): void =>
       this.send([
         ['EXTEND_TIMEOUT_USEC', String(EXTEND_EVERY_MS * 3 * 1000)],
@@ -182,6 +184,7 @@ export class ServiceNotifier {
   /** READY=1: the start (or a reload) is complete. */
   ready(text: string): void {
     this.waiting(undefined);
+    if (this.stopped) return;
     this.send([
       ['READY', '1'],
       ['STATUS', oneLine(text)],
@@ -190,6 +193,7 @@ export class ServiceNotifier {
 
   /** RELOADING=1: a reload runs (ready() ends it). MONOTONIC_USEC= is what Type=notify-reload (systemd 253) asks. */
   reloading(text: string): void {
+    if (this.stopped) return;
     this.send([
       ['RELOADING', '1'],
       ['MONOTONIC_USEC', String(this.monotonicUsec())],
@@ -200,6 +204,7 @@ export class ServiceNotifier {
   /** STOPPING=1: the stop runs. The pings go on until the process exits (systemd watches a stop too). */
   stopping(text: string): void {
     this.waiting(undefined);
+    this.stopped = true;
     this.send([
       ['STOPPING', '1'],
       ['STATUS', oneLine(text)],

@@ -125,6 +125,22 @@ test('one run at a time: messages wait for the run in flight, merged unless both
   assert.equal(r.children.length, 4);
 });
 
+test('after STOPPING=1 no READY=1 or RELOADING=1 (a reload that ends during the stop)', () => {
+  const r = rig(SOCKET);
+  r.notifier.reloading('reloading');
+  r.children[0]!.end(0);
+  r.notifier.stopping('stopping (SIGTERM)');
+  r.notifier.ready('running');
+  r.notifier.reloading('reloading');
+  r.notifier.waiting('waiting');
+  r.children[1]!.end(0);
+  assert.deepEqual(
+    r.children.map((c) => c.args[0]),
+    ['RELOADING=1', 'STOPPING=1'],
+  );
+  assert.deepEqual(r.timers.periods(), []);
+});
+
 test('a STATUS= text is one line', () => {
   const r = rig(SOCKET);
   r.notifier.status('two\nlines');
