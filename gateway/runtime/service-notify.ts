@@ -11,8 +11,8 @@
 // the unit sets, cannot attribute it). Hence no --no-block; and no --pid, which sends MAINPID=
 // (the gateway already is the main process) and needs privileges the unit does not give.
 //
-// One run at a time: messages queue behind it (merged while that keeps their order of READY,
-// RELOADING, STOPPING), a watchdog ping rides with the next run. A run is killed after
+// One run at a time: messages queue behind it (status updates merged, READY, RELOADING, STOPPING
+// each a message of its own, in order), a watchdog ping rides with the next run. A run is killed after
 // RUN_TIMEOUT_MS. The event loop never waits for a run (spawned, its end an event). A missing
 // binary or a failing run is one warning (the first; later ones at debug) and a counter, never an
 // error of the gateway: systemd then restarts it for a missed READY=1 (TimeoutStartSec=) or
@@ -68,7 +68,7 @@ export const MAX_QUEUED = 16;
 /** While the start waits for disk space: EXTEND_TIMEOUT_USEC= this often, for 3 times as long. */
 export const EXTEND_EVERY_MS = 20_000;
 
-/** The fields that change the unit's state: two of them never share a message (their order matters). */
+/** The fields that change the unit's state: a message with one is never merged with another. */
 const STATE_FIELDS = ['READY', 'RELOADING', 'STOPPING'];
 
 /**
@@ -227,9 +227,10 @@ export class ServiceNotifier {
     if (!this.enabled) return;
     const add = new Map(fields);
     const last = this.queue[this.queue.length - 1];
-    // Merged into the last one waiting unless both change the state (RELOADING=1 then READY=1
-    // must arrive as two messages, in that order); a later STATUS= wins.
-    if (last && !(hasState(last) && hasState(add))) for (const [k, v] of add) last.set(k, v);
+    // Status updates waiting are merged (the later STATUS= wins: both say what is now); one that
+    // changes the state stays a message of its own, in its place (RELOADING=1 then READY=1, and
+    // what the start said before READY=1, arrive as sent).
+    if (last && !hasState(last) && !hasState(add)) for (const [k, v] of add) last.set(k, v);
     else this.queue.push(add);
     if (this.queue.length > MAX_QUEUED) {
       this.queue.shift();

@@ -102,7 +102,7 @@ test('without NOTIFY_SOCKET nothing is run and no timer is armed', () => {
   assert.deepEqual(r.timers.periods(), [], 'no ping or extension timer');
 });
 
-test('one run at a time: messages wait for the run in flight, merged unless both change the state', () => {
+test('one run at a time: messages wait for the run in flight; status updates merged, state changes each alone and in order', () => {
   const r = rig(SOCKET);
   r.notifier.status('starting: opening the store');
   assert.equal(r.children.length, 1);
@@ -110,19 +110,22 @@ test('one run at a time: messages wait for the run in flight, merged unless both
   // Only NOTIFY_SOCKET and PATH reach the binary (no credentials from the gateway's environment).
   assert.deepEqual(r.spawned[0], { command: 'systemd-notify', env: { NOTIFY_SOCKET: '/run/systemd/notify', PATH: '/usr/bin:/bin' } });
   r.notifier.status('still starting');
+  r.notifier.status('still starting, later');
   r.notifier.ready('running: MQTT on mqtt://127.0.0.1:1883');
   r.notifier.reloading('reloading the configuration (SIGHUP)');
   r.notifier.ready('running again');
   assert.equal(r.children.length, 1, 'nothing more while the first run is in flight');
   r.children[0]!.end(0);
-  // STATUS then READY merged (the later STATUS wins); RELOADING and READY kept apart, in order.
-  assert.deepEqual(r.children[1]!.args, ['STATUS=running: MQTT on mqtt://127.0.0.1:1883', 'READY=1']);
+  // The two statuses merged (the later wins); READY, RELOADING and READY each alone, in order.
+  assert.deepEqual(r.children[1]!.args, ['STATUS=still starting, later']);
   r.children[1]!.end(0);
-  assert.deepEqual(r.children[2]!.args, ['RELOADING=1', 'MONOTONIC_USEC=123456789', 'STATUS=reloading the configuration (SIGHUP)']);
+  assert.deepEqual(r.children[2]!.args, ['READY=1', 'STATUS=running: MQTT on mqtt://127.0.0.1:1883']);
   r.children[2]!.end(0);
-  assert.deepEqual(r.children[3]!.args, ['READY=1', 'STATUS=running again']);
+  assert.deepEqual(r.children[3]!.args, ['RELOADING=1', 'MONOTONIC_USEC=123456789', 'STATUS=reloading the configuration (SIGHUP)']);
   r.children[3]!.end(0);
-  assert.equal(r.children.length, 4);
+  assert.deepEqual(r.children[4]!.args, ['READY=1', 'STATUS=running again']);
+  r.children[4]!.end(0);
+  assert.equal(r.children.length, 5);
 });
 
 test('after STOPPING=1 no READY=1 or RELOADING=1 (a reload that ends during the stop)', () => {
