@@ -3,7 +3,8 @@
 // reads the server's INFO in clear first: destinations/nats-transport.ts). The MQTT connections
 // wrap it in a stream given at once (mqtt-tunnel.ts: mqtt.js writes its CONNECT straight away).
 // Its faults are ProxyFaults (proxy-agent.ts): the caller turns them into GH_UPSTREAM_PROXY.
-import http from 'node:http';
+import type http from 'node:http';
+import { nodeHttp } from '../../core/node-http.js';
 import { isIP, type Socket } from 'node:net';
 import { nodeHttps } from '../../core/tls-modules.js';
 import { ProxyFault } from './proxy-agent.js';
@@ -41,7 +42,7 @@ export function openTunnel(route: ProxyRoute, host: string, port: number): Tunne
     settle?.reject(fault);
     settle = undefined;
   };
-  const request = route.url.protocol === 'https:' ? nodeHttps().request : http.request;
+  const request = route.url.protocol === 'https:' ? nodeHttps().request : nodeHttp.request;
   const req = request({
     host: route.url.hostname.replace(/^\[|\]$/g, ''),
     port: route.url.port || (route.url.protocol === 'https:' ? 443 : 80),

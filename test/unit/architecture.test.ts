@@ -181,3 +181,16 @@ test('command-line code lives in gateway/cli/ only (argument parsing, process.ar
   );
   assert.deepEqual(stray, []);
 });
+
+// On Node 22 and 24 an ESM import of node:http reads its lazy `WebSocket` export, which loads
+// undici and node:tls (~3 MiB of an idle gateway's RSS: core/node-http.ts). The idle-lazy test sees
+// it only when run on those versions (CI runs Node 20): round 36's proxy-tunnel.ts imported it and
+// every idle gateway on Node 22 and 24 carried undici until round 37. Type-only imports are free.
+test('node:http is required through core/node-http.ts, never imported as a value (its ESM namespace loads undici on Node 22+)', () => {
+  const VALUE_IMPORT = /(?:^|[;\s])import\s+(?!type\s)[^;]*?\sfrom\s+['"](?:node:)?http['"]|import\(\s*['"](?:node:)?http['"]\s*\)/;
+  const stray = [...g.keys()].filter((f) => f !== 'core/node-http.ts' && VALUE_IMPORT.test(stripComments(readFileSync(join(ROOT, f), 'utf8'))));
+  assert.deepEqual(stray, []);
+  // The pattern finds what it is for.
+  assert.ok(VALUE_IMPORT.test("import http from 'node:http';") && VALUE_IMPORT.test("import { request } from 'http';"));
+  assert.ok(!VALUE_IMPORT.test("import type http from 'node:http';") && !VALUE_IMPORT.test("import type { IncomingMessage } from 'node:http';"));
+});
