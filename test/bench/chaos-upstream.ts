@@ -5,6 +5,8 @@
 //   stall  requests taken and never answered (half of them stored first: the gateway times out
 //          and sends again, a duplicate); the sockets are dropped when the mode changes
 //   down   not listening (every connection dropped)
+// The HTTP server, its modes and the stall are HttpChaosReceiver's, shared with the webhook
+// receiver (chaos-upstream-webhook.ts), which answers flaky requests in more ways.
 // Record data is the payload: `{"id":N,...}` from the MQTT publishers, `{"f":N,...}` a log line,
 // `{"d":N,...}` a command the cloud published to the MQTT source's broker, `{"v":N,...}` from the
 // MQTT 5 publishers, `{"deviceId":...,"s":N,...}` a serial device's reading, `{"h":N,...}` a
@@ -55,13 +57,19 @@ export class ChaosTally {
 
   /** Count one record's payload (JSON text with one of CHAOS_KEYS as a number). */
   add(text: string): void {
-    let v: Record<string, unknown>;
+    let v: unknown;
     try {
-      v = JSON.parse(text) as typeof v;
+      v = JSON.parse(text);
     } catch {
       this.unparsable++;
       return;
     }
+    this.addValue(v);
+  }
+
+  /** Count one record's payload, already parsed (an NDJSON export line's `payload`). */
+  addValue(value: unknown): void {
+    const v = value as Record<string, unknown>;
     const key = typeof v === 'object' && v !== null ? CHAOS_KEYS.find((k) => typeof v[k] === 'number') : undefined;
     const arr = key ? this.seen.get(key) : undefined;
     const id = key ? (v[key] as number) : -1;
@@ -81,6 +89,11 @@ export class ChaosTally {
     let n = 0;
     for (const c of this.seen.get(key)!) if (c > 1) n += c - 1;
     return n;
+  }
+
+  /** Receptions beyond the first, of every kind. */
+  allDuplicates(): number {
+    return CHAOS_KEYS.reduce((n, k) => n + this.duplicates(k), 0);
   }
 }
 
@@ -113,12 +126,15 @@ export abstract class TalliedSink {
   }
 }
 
-/** The Firehose-HTTP upstream (`--upstream http`, the default). */
-export class ChaosUpstream extends TalliedSink implements ChaosSink {
-  readonly kind = 'http';
+/**
+ * An HTTP upstream of the chaos bench: the server, its sockets, the four modes (`stall` and `down`
+ * handled here) and what it received, tallied. A subclass reads its protocol's body (store) and
+ * answers a request in the modes ok and flaky (answer).
+ */
+export abstract class HttpChaosReceiver extends TalliedSink implements ChaosSink {
+  abstract readonly kind: string;
   mode: UpstreamMode = 'ok';
   requests = 0;
-  failed = 0;
   stalled = 0;
   storedThenStalled = 0;
   port = 0;
@@ -128,7 +144,7 @@ export class ChaosUpstream extends TalliedSink implements ChaosSink {
 
   constructor(
     capacities: Partial<Record<ChaosKey, number>>,
-    private readonly rnd: () => number,
+    protected readonly rnd: () => number,
   ) {
     super(capacities);
   }
@@ -137,20 +153,12 @@ export class ChaosUpstream extends TalliedSink implements ChaosSink {
     return `http://127.0.0.1:${this.port}/`;
   }
 
-  destination(): Record<string, unknown> {
-    return { type: 'http', url: this.url, timeoutMs: 2000 };
-  }
-
-  /** An `http` action at a URL that changes with the version (`?v=N`): a new local stream per version. */
-  action(n: number): Record<string, unknown> {
-    return {
-      http: { url: `${this.url}?v=${n}`, timeoutMs: 2000, exporter: { batch: { maxRecords: 500, lingerMs: 50 }, backoff: { initialMs: 100, maxMs: 2000 } } },
-    };
-  }
-
-  describe(): string {
-    return `upstream (Firehose HTTP): ${this.requests} requests, ${this.failed} answered 500, ${this.stalled} stalled (${this.storedThenStalled} stored first), ${this.records} records accepted, ${this.tally.unparsable} unparsable records`;
-  }
+  abstract destination(): Record<string, unknown>;
+  abstract describe(): string;
+  /** Count the records of a request's body as received. */
+  protected abstract store(body: Buffer, req: http.IncomingMessage): void;
+  /** Answer a request in the mode ok or flaky (storing what it accepts). */
+  protected abstract answer(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): void;
 
   async setMode(mode: UpstreamMode): Promise<void> {
     if (this.mode === 'stall' && mode !== 'stall') this.dropHeld();
@@ -188,37 +196,63 @@ export class ChaosUpstream extends TalliedSink implements ChaosSink {
     this.held.clear();
   }
 
-  private store(body: Buffer): void {
-    const parsed = JSON.parse(body.toString('utf8')) as { records: Array<{ data: string }> };
-    for (const r of parsed.records) this.tally.add(Buffer.from(r.data, 'base64').toString('utf8'));
-  }
-
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('error', () => res.destroy());
     req.on('end', () => {
       this.requests++;
-      const requestId = String(req.headers['x-amz-firehose-request-id'] ?? '');
+      const body = Buffer.concat(chunks);
       if (this.mode === 'stall') {
         this.stalled++;
         if (this.rnd() < 0.5) {
-          this.store(Buffer.concat(chunks));
+          this.store(body, req);
           this.storedThenStalled++;
         }
         this.held.add(res);
         res.on('close', () => this.held.delete(res));
         return;
       }
-      if (this.mode === 'flaky' && this.rnd() < 0.3) {
-        this.failed++;
-        res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ requestId, timestamp: Date.now(), errorMessage: 'injected failure' }));
-        return;
-      }
-      this.store(Buffer.concat(chunks));
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ requestId, timestamp: Date.now() }));
+      this.answer(req, body, res);
     });
+  }
+}
+
+/** The Firehose-HTTP upstream (`--upstream http`, the default): flaky answers a random 30% with HTTP 500. */
+export class ChaosUpstream extends HttpChaosReceiver {
+  readonly kind = 'http';
+  failed = 0;
+
+  destination(): Record<string, unknown> {
+    return { type: 'http', url: this.url, timeoutMs: 2000 };
+  }
+
+  /** An `http` action at a URL that changes with the version (`?v=N`): a new local stream per version. */
+  action(n: number): Record<string, unknown> {
+    return {
+      http: { url: `${this.url}?v=${n}`, timeoutMs: 2000, exporter: { batch: { maxRecords: 500, lingerMs: 50 }, backoff: { initialMs: 100, maxMs: 2000 } } },
+    };
+  }
+
+  describe(): string {
+    return `upstream (Firehose HTTP): ${this.requests} requests, ${this.failed} answered 500, ${this.stalled} stalled (${this.storedThenStalled} stored first), ${this.records} records accepted, ${this.tally.unparsable} unparsable records`;
+  }
+
+  protected store(body: Buffer): void {
+    const parsed = JSON.parse(body.toString('utf8')) as { records: Array<{ data: string }> };
+    for (const r of parsed.records) this.tally.add(Buffer.from(r.data, 'base64').toString('utf8'));
+  }
+
+  protected answer(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): void {
+    const requestId = String(req.headers['x-amz-firehose-request-id'] ?? '');
+    if (this.mode === 'flaky' && this.rnd() < 0.3) {
+      this.failed++;
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ requestId, timestamp: Date.now(), errorMessage: 'injected failure' }));
+      return;
+    }
+    this.store(body);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ requestId, timestamp: Date.now() }));
   }
 }

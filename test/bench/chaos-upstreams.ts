@@ -3,13 +3,15 @@
 // the ids it received. `http` (the default) is the Firehose-HTTP endpoint of chaos-upstream.ts;
 // `nats` a nats-server with JetStream (chaos-upstream-nats.ts); `mqtt` the MQTT bridge to
 // mosquitto (chaos-upstream-mqtt.ts); `kinesis` kinesalite behind a fault proxy
-// (chaos-upstream-kinesis.ts).
+// (chaos-upstream-kinesis.ts); `webhook` the user's own endpoint taking NDJSON export lines, the
+// Firehose endpoint's server with more flaky answers and Idempotency-Key counts (chaos-upstream-webhook.ts).
 import { ChaosUpstream, type ChaosKey, type ChaosSink } from './chaos-upstream.js';
 import { ChaosNats } from './chaos-upstream-nats.js';
 import { MqttUpstream } from './chaos-upstream-mqtt.js';
 import { KinesisChaosUpstream } from './chaos-upstream-kinesis.js';
+import { WebhookChaosUpstream } from './chaos-upstream-webhook.js';
 
-export const UPSTREAM_KINDS = ['http', 'nats', 'mqtt', 'kinesis'] as const;
+export const UPSTREAM_KINDS = ['http', 'nats', 'mqtt', 'kinesis', 'webhook'] as const;
 export type UpstreamKind = (typeof UPSTREAM_KINDS)[number];
 
 export interface UpstreamParts {
@@ -39,6 +41,11 @@ export async function createUpstream(kind: string, parts: UpstreamParts): Promis
     }
     case 'kinesis': {
       const u = new KinesisChaosUpstream(parts.capacities, parts.rnd, parts.dir);
+      await u.up();
+      return u;
+    }
+    case 'webhook': {
+      const u = new WebhookChaosUpstream(parts.capacities, parts.rnd);
       await u.up();
       return u;
     }
