@@ -58,6 +58,9 @@ export class WebhookChaosUpstream extends HttpChaosReceiver {
   resentSameKey = 0;
   /** Records received again under a key never stored before: a re-send no key can drop. */
   resentNewKey = 0;
+  /** When (s since the receiver was made) the first batches holding records resent under a new key came: to match with the kill -9s. */
+  readonly newKeyAt: number[] = [];
+  private readonly t0 = Date.now();
   private readonly keys = new Set<string>();
   private readonly seqs = new SeqsSeen();
 
@@ -85,7 +88,8 @@ export class WebhookChaosUpstream extends HttpChaosReceiver {
       `${i.reset} resets (${i.resetStored} stored first), ${i.slow} slow answers (${i.slowLate} past the 2 s timeout); ${this.stalled} stalled (${this.storedThenStalled} stored first); ` +
       `${this.records} records accepted, ${this.tally.unparsable} unparsable payloads, ${this.badLines} bad lines, ${this.noKey} requests without Idempotency-Key\n` +
       `  duplicates: ${this.resentSameKey} records resent under an Idempotency-Key already stored (droppable by the key), ` +
-      `${this.resentNewKey} resent under a new key (not droppable), ${stored2} payloads stored twice by the gateway (another record id)`
+      `${this.resentNewKey} resent under a new key (not droppable), ${stored2} payloads stored twice by the gateway (another record id)\n` +
+      `  batches with records resent under a new key came at (s): ${this.newKeyAt.join(' ') || 'none'}`
     );
   }
 
@@ -96,6 +100,7 @@ export class WebhookChaosUpstream extends HttpChaosReceiver {
     if (typeof key === 'string') this.keys.add(key);
     this.batches++;
     let start = 0;
+    let resentNew = 0;
     for (let nl = body.indexOf(0x0a); nl >= 0; nl = body.indexOf(0x0a, start)) {
       const text = body.toString('utf8', start, nl);
       start = nl + 1;
@@ -112,11 +117,13 @@ export class WebhookChaosUpstream extends HttpChaosReceiver {
       }
       if (this.seqs.see(line.stream, line.seq)) {
         if (sameKey) this.resentSameKey++;
-        else this.resentNewKey++;
+        else resentNew++;
       }
       this.tally.addValue(line.payload);
     }
     if (start < body.length) this.badLines++; // a last line without its newline
+    this.resentNewKey += resentNew;
+    if (resentNew > 0 && this.newKeyAt.length < 60) this.newKeyAt.push(Math.round((Date.now() - this.t0) / 100) / 10);
   }
 
   protected answer(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): void {
