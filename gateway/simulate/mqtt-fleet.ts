@@ -41,6 +41,11 @@ export interface MqttFleetOptions {
    * 7.6 ms at 5,000 msgs/s from 10 devices: docs/broker.md "Latency and Nagle").
    */
   noDelay?: boolean;
+  /**
+   * Told of every acknowledged publish: device index, its seq, and performance.now() of the
+   * publish call and of its PUBACK callback (test/bench/stages.ts: each message's latency by stage).
+   */
+  trace?: (device: number, seq: number, sentAt: number, ackedAt: number) => void;
 }
 
 export interface MqttFleetResult {
@@ -223,15 +228,17 @@ export async function runMqttFleet(opts: MqttFleetOptions): Promise<MqttFleetRes
       };
       const publishOne = (): void => {
         const t0 = performance.now();
+        const n = seq++;
         inflight++;
         sent++;
-        c.publish(topic, fleetPayload(payloadBytes, seq++, Date.now()), { qos: opts.qos }, (err) => {
+        c.publish(topic, fleetPayload(payloadBytes, n, Date.now()), { qos: opts.qos }, (err) => {
           inflight--;
           if (err) noteError(`${prefix}-${i}`, err);
           else {
             acked++;
             lastAck = performance.now();
             hist.record(lastAck - t0);
+            opts.trace?.(i, n, t0, lastAck);
           }
           if (finished) return;
           if (rate === 0) pump();

@@ -28,6 +28,8 @@
 //      BENCH_PEAK_DETAIL=1 (what the peak RSS held: heap spaces, external, array buffers)
 //      BENCH_SNAPSHOT_AT_MIB=150 (a heap snapshot, once, when the gateway child's RSS passes it)
 //      BENCH_ALLOC=DIR (an allocation profile of each run into DIR, and the top allocators per message)
+//      BENCH_STAGES=1 (each message's PUBACK latency by stage, median band vs p99 tail: stages.ts;
+//        the stamps cost the gateway ~1-2 us per message, so read CPU figures with it off)
 //      BENCH_LOOP_DELAY=1 (also the event-loop delay: a 1 ms timer, which costs CPU: see loop-watch.ts)
 //      BENCH_COMMIT_DELAYS=1,3,5,7,10 (instead of the table: the pacing frontier, one gateway per
 //        store.commitDelayMs at 5,000 msgs/s: fsyncs/s against PUBACK p50/p99 and the commit's own
@@ -44,6 +46,8 @@ import { allocProfiler, topAllocators } from './alloc-profile.js';
 import { type DiskProbe, latencyFloor, probeDisk, quantile } from './disk-floor.js';
 import { shippedLauncher } from './launcher.js';
 import { type LoopSnapshot, startLoopWatch } from './loop-watch.js';
+import type { GatewayStages, StageTracer } from './stages.js';
+import { fleetRecorder, printStages } from './stages-report.js';
 import { type IdleFigures, idleRss, type PiRow, print, printFrontier, type Variant } from './pi-report.js';
 import { cliIdle, formatCliIdle } from './cli-idle.js';
 
@@ -73,7 +77,14 @@ interface Hello {
   idleCpuMsPerS: number;
 }
 
-type ToParent = Hello | { sample: Sample } | { peakRss: number } | { settled: { rss: number; waitedS: number } } | 'alloc-started' | 'alloc-stopped';
+type ToParent =
+  | Hello
+  | { stages: GatewayStages | undefined }
+  | { sample: Sample }
+  | { peakRss: number }
+  | { settled: { rss: number; waitedS: number } }
+  | 'alloc-started'
+  | 'alloc-stopped';
 
 async function ioWriteBytes(): Promise<number> {
   try {
@@ -129,6 +140,7 @@ async function serve(variant: Variant): Promise<void> {
   let commits = (): { count: number; sum: number; buckets: Record<string, number> } => ({ count: 0, sum: 0, buckets: {} });
   let storeDir: string | undefined;
   let exportDir: string | undefined;
+  let tracer: StageTracer | undefined;
   if (variant === 'bare') {
     const { Aedes } = await import('aedes');
     phases.push(['modules loaded', process.memoryUsage()]);
@@ -147,6 +159,8 @@ async function serve(variant: Variant): Promise<void> {
         import('../../gateway/runtime/idle-memory.js'),
       ]);
     phases.push(['modules loaded', process.memoryUsage()]);
+    // BENCH_STAGES=1: each message's latency by stage (stages.ts; loaded only then)
+    if (process.env.BENCH_STAGES === '1') tracer = await (await import('./stages.js')).installStageTracer();
     // BENCH_DIR=/dev/shm: a RAM disk whose fsync costs nothing shows the commit pacing policy alone
     // (no write_bytes there; measure bytes on a real disk).
     const dir = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'gatehouse-bench-pi-'));
@@ -226,7 +240,9 @@ async function serve(variant: Variant): Promise<void> {
     if (m === 'reset') {
       peak = process.memoryUsage.rss();
       watch.resetLoop();
+      tracer?.reset();
     }
+    if (m === 'stages') process.send!({ stages: tracer?.take() } satisfies ToParent);
     if (m === 'alloc-start') void alloc?.start().then(() => process.send!('alloc-started'));
     if (m.startsWith('alloc-stop:')) void alloc?.stopTo(m.slice('alloc-stop:'.length)).then(() => process.send!('alloc-stopped'));
     if (m === 'rss' && peakDetail) console.error(`peak detail: ${peakDetail}`);
@@ -354,11 +370,25 @@ async function main(): Promise<void> {
         await mkdir(allocDir, { recursive: true });
         await ask(child, 'alloc-start');
       }
-      const r = await runMqttFleet({ ...common, ratePerDevice: rate / 10, durationMs: seconds * 1000, prefix: `${variant}-${rate}`, noDelay: !nagle });
+      const stagesOn = process.env.BENCH_STAGES === '1' && variant === 'gateway';
+      const fleet = stagesOn ? fleetRecorder(common.devices) : undefined;
+      const prefix = `${variant}-${rate}`;
+      const r = await runMqttFleet({
+        ...common,
+        ratePerDevice: rate / 10,
+        durationMs: seconds * 1000,
+        prefix,
+        noDelay: !nagle,
+        ...(fleet ? { trace: fleet.trace } : {}),
+      });
       // The exporter catches up and LevelDB flushes in the background: give them a moment so their
       // bytes land in this run (a short wait, then the sample).
       await new Promise((res) => setTimeout(res, variant === 'gateway' ? 1500 : 100));
       const after = (await ask<{ sample: Sample }>(child, 'sample')).sample;
+      if (fleet) {
+        const gw = (await ask<{ stages: GatewayStages | undefined }>(child, 'stages')).stages;
+        if (gw) printStages(`${variant} ${rate === 0 ? 'flat out' : `${rate}/s`}${nagle ? ' nagle' : ''}`, fleet.stages, gw, prefix);
+      }
       if (allocDir) {
         const file = join(allocDir, `${variant}-${rate}${nagle ? 'n' : ''}${delay === undefined ? '' : `-d${delay}`}.heapprofile`);
         await ask(child, `alloc-stop:${file}`);
