@@ -7,9 +7,11 @@ import { errorMessage } from '../../core/errors.js';
 import type { ConnState } from './connection.js';
 import type { BrokerStats } from './metrics.js';
 import { PublishBucket, type PublishRateLimits, type ThrottleNotes } from './rate-limit.js';
+import { holdRead, readOn } from './read-gate.js';
 
 /** Waiting publishes per client beyond maxInflight. aedes reads no more from a socket until every
- * packet of the last read chunk is handled, so this is bounded by one chunk; the cap is a guard. */
+ * packet of the last read chunk is in a commit slot or handled (read-gate.ts), so this is bounded
+ * by one chunk; the cap is a guard. */
 export const MAX_WAITING = 65_536;
 /** At most one refused-publish warning per this interval (monotonic ms). */
 export const REJECT_LOG_MS = 60_000;
@@ -143,14 +145,20 @@ export function createCommitWindow(deps: CommitDeps): CommitWindow {
     }
     if (p === undefined) return cb(null);
     st.inflight++;
+    // in a commit slot: the client's socket may be read on while it waits (read-gate.ts; not a
+    // will, which no read of the client brought)
+    const gated = !gone(st);
+    if (gated) readOn(st.client);
     // two small closures per QoS 1/2 message: the promise API offers no cheaper way to carry cb
     p.then(
-      () => settle(st, cb, null, msg),
-      (err: unknown) => settle(st, cb, err, msg),
+      () => settle(st, cb, null, msg, gated),
+      (err: unknown) => settle(st, cb, err, msg, gated),
     );
   }
 
-  function settle(st: ConnState, cb: (err?: Error | null) => void, err: unknown, msg: Message): void {
+  function settle(st: ConnState, cb: (err?: Error | null) => void, err: unknown, msg: Message, gated: boolean): void {
+    // aedes counts the publish down once cb has written its answer
+    if (gated) holdRead(st.client);
     if (err === null) cb(null);
     else {
       logRejection(st, err, msg.topic, msg.qos);
