@@ -111,9 +111,9 @@ export async function installStageTracer(): Promise<StageTracer> {
     p.parse = (buf: Buffer): number => {
       parseChunk = [];
       const r = parse(buf);
-      // BENCH_STAGES_NOGATE=1 (an experiment, not the gateway's behaviour): aedes reads a socket
-      // again only once every packet of its last read is handled (a QoS 1 publish: once its
-      // commit's PUBACK is written); forget that count, so the next 'readable' reads at once.
+      // BENCH_STAGES_NOGATE=1 (the experiment behind gateway/broker/read-gate.ts, no bound at
+      // all: not the gateway's behaviour): forget aedes' count of packets in hand after every
+      // parse, so the next 'readable' reads at once.
       if (noGate && p.client) (p.client as { _parsingBatch?: number })._parsingBatch = 0;
       for (const d of parseChunk) d.chunk.push(parseChunk.length);
       parseChunk = [];
