@@ -42,6 +42,49 @@ export function retryAfterText(ms: number | undefined): string {
   return ms === undefined ? '' : ` (Retry-After ${Math.round(ms / 1000)} s)`;
 }
 
+/** Answers that say the gateway's setup (credentials, url, method, a proxy's login) is wrong, whatever the records. */
+const SETUP_STATUS: ReadonlySet<number> = new Set([401, 403, 404, 405, 407]);
+
+/**
+ * Throws for an answer about the endpoint rather than the records (the http and webhook
+ * destinations share it): 502/503/504, the endpoint (or a proxy in front of it) is down, an
+ * outage the loop retries without spending the records' budget (503's Retry-After honoured);
+ * 401/403/404/405/407 and 3xx, the gateway's setup is wrong: every record would get the same
+ * answer, so the backlog waits with a hint (nothing dead-lettered) and goes out once it is fixed.
+ * POSTs are not redirected: the body and the credentials would go where the config did not say.
+ * `error` names the answer; `hints` say what to check for a refused url and refused credentials.
+ */
+export function throwIfEndpointAnswer(reply: HttpReply, error: string, target: string, hints: { url: string; credentials: string }): void {
+  const { status, retryAfterMs } = reply;
+  if (status === 502 || status === 503 || status === 504)
+    throw ERRORS.GH_EXPORT_RETRYABLE(
+      { reason: `${error}${status === 503 ? retryAfterText(retryAfterMs) : ''}` },
+      {
+        where: target,
+        hint: 'the endpoint is unavailable; records wait in the local stream',
+        ...(status === 503 && retryAfterMs !== undefined ? { details: { retryAfterMs } } : {}),
+      },
+    );
+  if (SETUP_STATUS.has(status))
+    throw ERRORS.GH_EXPORT_RETRYABLE(
+      { reason: error },
+      {
+        where: target,
+        details: { setup: true },
+        hint: `${status === 404 || status === 405 ? hints.url : hints.credentials}; records wait in the local stream`,
+      },
+    );
+  if (status >= 300 && status < 400)
+    throw ERRORS.GH_EXPORT_RETRYABLE(
+      { reason: `${error}${reply.location ? ` (redirects to ${reply.location.split('?', 1)[0]})` : ''}` },
+      {
+        where: target,
+        details: { setup: true },
+        hint: "the endpoint redirects: set the destination's url to the address it points to (redirects are not followed); records wait in the local stream",
+      },
+    );
+}
+
 /** URL without user info or query string: safe for status pages and logs. */
 export function safeTarget(url: URL): string {
   return `${url.protocol}//${url.host}${url.pathname}`;

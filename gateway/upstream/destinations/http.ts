@@ -8,21 +8,18 @@
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { ERRORS } from '../../../core/errors.js';
 import { readClientTlsFiles } from '../../../core/tls-files.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import type { HttpDestinationOptions } from '../options.js';
 import { destinationMetrics, httpStatusReason, type DestinationMetrics } from './common.js';
 import { routeFor, type ProxySettings, type Route } from '../proxy.js';
-import { BatchIds, HttpExchange, retryAfterText, safeTarget, type HttpReply } from './http-exchange.js';
+import { BatchIds, HttpExchange, retryAfterText, safeTarget, throwIfEndpointAnswer, type HttpReply } from './http-exchange.js';
 
 // Were defined here; the webhook destination shares them (http-exchange.ts).
 export { parseRetryAfter, safeTarget } from './http-exchange.js';
 
 const gzipAsync = promisify(gzip);
-/** Answers that say the gateway's setup (access key, url) is wrong, whatever the records. */
-const SETUP_STATUS = new Set([401, 403, 404, 405, 407]);
 /** What a 200 that is not the protocol's answer says to check. */
 const NOT_THE_PROTOCOL =
   ': a Firehose HTTP endpoint answers {"requestId": <the X-Amz-Firehose-Request-Id sent>, "timestamp": ...}; check that the url is one (not a generic web server or a proxy page)';
@@ -176,43 +173,13 @@ export class HttpDestination implements Destination {
     // instead of knocking again after initialMs.
     const { retryAfterMs } = reply;
     if (status === 429) return { ok: false, retryable: true, error: `${error}${retryAfterText(retryAfterMs)}`, code: 'THROTTLED', retryAfterMs };
-    // 502/503/504: the endpoint (or a proxy in front of it) is down: an outage, thrown so the loop
-    // retries without spending the records' retry budget.
-    if (status === 502 || status === 503 || status === 504)
-      throw ERRORS.GH_EXPORT_RETRYABLE(
-        { reason: `${error}${status === 503 ? retryAfterText(retryAfterMs) : ''}` },
-        {
-          hint: 'the endpoint is unavailable; records wait in the local stream',
-          ...(status === 503 && retryAfterMs !== undefined ? { details: { retryAfterMs } } : {}),
-        },
-      );
-    // 401/403 (access key missing, wrong or forbidden), 404/405 (the url is not the endpoint), 407
-    // (a proxy wants credentials): the gateway's setup is wrong, not the records. Every record
-    // would get the same answer, so the backlog waits (an outage: thrown, nothing counted) with a
-    // hint instead of being dead-lettered wholesale; it goes out once the setup is fixed.
-    if (SETUP_STATUS.has(status))
-      throw ERRORS.GH_EXPORT_RETRYABLE(
-        { reason: error },
-        {
-          where: this.target,
-          details: { setup: true },
-          hint:
-            status === 404 || status === 405
-              ? "the endpoint refused the url, not the records: check the destination's url (its path); records wait in the local stream"
-              : "the endpoint refused the credentials, not the records: check the destination's accessKey (and any proxy in between); records wait in the local stream",
-        },
-      );
-    // A redirect (http:// to https://, a moved endpoint): the url is wrong, not the records. POSTs
-    // are not followed (the body and access key would go where the config did not say).
-    if (status >= 300 && status < 400)
-      throw ERRORS.GH_EXPORT_RETRYABLE(
-        { reason: `${error}${reply.location ? ` (redirects to ${reply.location.split('?', 1)[0]})` : ''}` },
-        {
-          where: this.target,
-          details: { setup: true },
-          hint: "the endpoint redirects: set the destination's url to the address it points to (redirects are not followed); records wait in the local stream",
-        },
-      );
+    // Down (502/503/504), setup (401/403: the access key; 404/405: the url is not the endpoint;
+    // 407: a proxy wants credentials) and redirects (http:// to https://, a moved endpoint): the
+    // endpoint's answer, not the records'.
+    throwIfEndpointAnswer(reply, error, this.target, {
+      url: "the endpoint refused the url, not the records: check the destination's url (its path)",
+      credentials: "the endpoint refused the credentials, not the records: check the destination's accessKey (and any proxy in between)",
+    });
     // 500 (and 408, other 5xx): record-level for the whole request. A broken endpoint and a record
     // it cannot parse look the same; the loop resends, splits, and counts it against a record only
     // with evidence that the record is at fault (outcomes.ts).

@@ -10,13 +10,12 @@ import { readFileSync } from 'node:fs';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { ERRORS } from '../../../core/errors.js';
 import { readClientTlsFiles } from '../../../core/tls-files.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import { destinationConfigError, destinationMetrics, httpStatusReason, sendOutcome, type DestinationMetrics } from './common.js';
 import { routeFor, type ProxySettings, type Route } from '../proxy.js';
-import { BatchIds, HttpExchange, retryAfterText, safeTarget, type HttpReply } from './http-exchange.js';
+import { BatchIds, HttpExchange, retryAfterText, safeTarget, throwIfEndpointAnswer, type HttpReply } from './http-exchange.js';
 import type { WebhookOptions } from './webhook-options.js';
 import { CONTENT_TYPES, WebhookEncoder } from './webhook-body.js';
 
@@ -163,40 +162,12 @@ export class WebhookDestination implements Destination {
     const detail = bodyStart(reply.body);
     const error = `HTTP ${status} from ${this.options.method} ${this.target}${detail ? `: ${detail}` : ''}`;
     if (status === 429) return { ok: false, retryable: true, error: `${error}${retryAfterText(retryAfterMs)}`, code: 'THROTTLED', retryAfterMs };
-    // The endpoint (or a proxy in front of it) is down: an outage, retried without spending the records' budget.
-    if (status === 502 || status === 503 || status === 504)
-      throw ERRORS.GH_EXPORT_RETRYABLE(
-        { reason: `${error}${status === 503 ? retryAfterText(retryAfterMs) : ''}` },
-        {
-          where: this.target,
-          hint: 'the endpoint is unavailable; records wait in the local stream',
-          ...(status === 503 && retryAfterMs !== undefined ? { details: { retryAfterMs } } : {}),
-        },
-      );
-    // The gateway's setup is wrong, not the records: every record would get the same answer, so
-    // the backlog waits with a hint (nothing dead-lettered) and goes out once it is fixed.
-    if (status === 401 || status === 403 || status === 404 || status === 405 || status === 407)
-      throw ERRORS.GH_EXPORT_RETRYABLE(
-        { reason: error },
-        {
-          where: this.target,
-          details: { setup: true },
-          hint:
-            status === 404 || status === 405
-              ? `the endpoint refused the url or the method, not the records: check the destination's url (its path) and method (${this.options.method}); records wait in the local stream`
-              : "the endpoint refused the credentials, not the records: check the destination's auth and headers (the token, user, API key, and any proxy in between); records wait in the local stream",
-        },
-      );
-    // POSTs are not followed: the body and the credentials would go where the config did not say.
-    if (status >= 300 && status < 400)
-      throw ERRORS.GH_EXPORT_RETRYABLE(
-        { reason: `${error}${reply.location ? ` (redirects to ${reply.location.split('?', 1)[0]})` : ''}` },
-        {
-          where: this.target,
-          details: { setup: true },
-          hint: "the endpoint redirects: set the destination's url to the address it points to (redirects are not followed); records wait in the local stream",
-        },
-      );
+    // Down (502/503/504), setup (401/403/404/405/407) and redirects: the endpoint, not the records.
+    throwIfEndpointAnswer(reply, error, this.target, {
+      url: `the endpoint refused the url or the method, not the records: check the destination's url (its path) and method (${this.options.method})`,
+      credentials:
+        "the endpoint refused the credentials, not the records: check the destination's auth and headers (the token, user, API key, and any proxy in between)",
+    });
     // A broken endpoint and a record it chokes on look the same: resent, split, and counted against
     // a record only with evidence that it is at fault (outcomes.ts).
     if (status === 408 || status >= 500) return { ok: false, retryable: true, error };
