@@ -180,10 +180,12 @@ test("the installed gateway under the unit's restrictions: MQTT 3.1.1/5 over TCP
   assert.equal((await heartbeat).gatewayId, 'site7', 'the cron job ran');
 
   // A renewed certificate, written into the read-only /etc/gatehouse from outside (the renewal
-  // agent), read again on `systemctl reload` (SIGHUP).
+  // agent), read again on `systemctl reload` (SIGHUP). Written into the existing files, which keep
+  // their owner and mode (the key the gatehouse user's, 0600): not copyFileSync, which on Node 22
+  // and 24 (libuv 1.49+) also copies the source's owner, here root's, and the key would no longer load.
   const renewed = opensslSelfSigned(keys, 2, 'renewed');
-  copyFileSync(renewed.key, join(etc, 'tls/key.pem'));
-  copyFileSync(renewed.cert, join(etc, 'tls/cert.pem'));
+  writeFileSync(join(etc, 'tls/key.pem'), readFileSync(renewed.key));
+  writeFileSync(join(etc, 'tls/cert.pem'), readFileSync(renewed.cert));
   await unit.signal('SIGHUP');
   await unitLogLine(unit, /^TLS certificate reloaded/);
   assert.equal(await servedFingerprint(tlsPort, readFileSync(renewed.cert, 'utf8')), new X509Certificate(readFileSync(renewed.cert)).fingerprint256);
