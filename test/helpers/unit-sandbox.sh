@@ -84,9 +84,12 @@ chgrp gatehouse /etc/gatehouse
 [ -f /etc/gatehouse/gatehouse.yaml ] && chgrp gatehouse /etc/gatehouse/gatehouse.yaml
 
 # 3. PrivateTmp, ProtectHome. This namespace's copies of the host's mounts under them (another
-#    program's scratch file systems) are let go first: kept, they would hold those busy
+#    program's scratch file systems) are let go first: kept, they would hold those busy. One may
+#    be gone by its turn (a test running alongside unmounted it and removed its folder since the
+#    listing: the kernel then detaches the copy here too; umount says "no mount point specified").
 findmnt -rn -o TARGET | { grep -E '^/(tmp|var/tmp|home|root)/' || true; } | sort -r | while read -r target; do
-  umount -l "$(printf '%b' "$target")"
+  path="$(printf '%b' "$target")"
+  umount -l "$path" 2>/dev/null || ! mountpoint -q "$path" || umount -l "$path"
 done
 mount -t tmpfs -o mode=1777 sandbox-tmp /tmp
 mount -t tmpfs -o mode=1777 sandbox-vartmp /var/tmp
