@@ -17,18 +17,21 @@ function describeHandles(): string[] {
   const getter = (process as unknown as { _getActiveHandles?: () => unknown[] })._getActiveHandles;
   if (!getter) return [];
   const stdio = new Set<unknown>([process.stdin, process.stdout, process.stderr]);
-  return getter.call(process).filter((h) => !stdio.has(h)).map((h) => {
-    const o = h as Record<string, unknown> & { constructor?: { name?: string } };
-    const kind = o.constructor?.name ?? typeof h;
-    const parts: string[] = [kind];
-    if (typeof o.localPort === 'number') parts.push(`local ${String(o.localAddress)}:${o.localPort}`);
-    if (typeof o.remotePort === 'number') parts.push(`remote ${String(o.remoteAddress)}:${o.remotePort}`);
-    if (Array.isArray(o.spawnargs)) parts.push(`child ${o.pid as number}: ${(o.spawnargs as string[]).join(' ').slice(0, 200)}`);
-    if (typeof o.path === 'string') parts.push(`path ${o.path}`);
-    const address = (o as { address?: () => unknown }).address;
-    if (kind === 'Server' && typeof address === 'function') parts.push(`listening ${JSON.stringify(address.call(h))}`);
-    return parts.join(' ');
-  });
+  return getter
+    .call(process)
+    .filter((h) => !stdio.has(h))
+    .map((h) => {
+      const o = h as Record<string, unknown> & { constructor?: { name?: string } };
+      const kind = o.constructor?.name ?? typeof h;
+      const parts: string[] = [kind];
+      if (typeof o.localPort === 'number') parts.push(`local ${String(o.localAddress)}:${o.localPort}`);
+      if (typeof o.remotePort === 'number') parts.push(`remote ${String(o.remoteAddress)}:${o.remotePort}`);
+      if (Array.isArray(o.spawnargs)) parts.push(`child ${o.pid as number}: ${(o.spawnargs as string[]).join(' ').slice(0, 200)}`);
+      if (typeof o.path === 'string') parts.push(`path ${o.path}`);
+      const address = (o as { address?: () => unknown }).address;
+      if (kind === 'Server' && typeof address === 'function') parts.push(`listening ${JSON.stringify(address.call(h))}`);
+      return parts.join(' ');
+    });
 }
 
 // Only in the test files' processes (the runner sets NODE_TEST_CONTEXT in them), not in the runner.
