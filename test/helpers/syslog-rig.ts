@@ -27,6 +27,7 @@ export interface SyslogRig {
   udp: number;
   tcp: number;
   tls: number;
+  relp: number;
   /** The payloads committed to the store, parsed, with their topics. */
   committed(): Promise<Array<Record<string, unknown> & { topic: string }>>;
 }
@@ -54,6 +55,7 @@ export async function syslogRig(t: TestContext, extra: Record<string, unknown> =
     udp: port('udp'),
     tcp: port('tcp'),
     tls: port('tls'),
+    relp: port('relp'),
     async committed() {
       return (await readAll(store, 'in')).map((r) => ({ topic: r.topic, ...(JSON.parse(r.payload.toString()) as Record<string, unknown>) }));
     },

@@ -98,6 +98,45 @@ test("docs/syslog-source.md 'Forwarding from rsyslog': rsyslogd runs the page's 
   assert.equal(got.payload.transport, 'tcp');
 });
 
+const omrelpSkip =
+  needBinary('rsyslogd', 'rsyslog') ??
+  (existsSync('/usr/lib/x86_64-linux-gnu/rsyslog/omrelp.so') || existsSync('/usr/lib/aarch64-linux-gnu/rsyslog/omrelp.so')
+    ? undefined
+    : "needs rsyslog's RELP output: install the Debian package 'rsyslog-relp'");
+
+test("docs/syslog-source.md 'Forwarding from rsyslog over RELP': the page's source and omrelp action, the message committed and answered", {
+  skip: omrelpSkip,
+}, async (t) => {
+  const heading = '## Forwarding from rsyslog over RELP';
+  const page = await readFile(PAGE, 'utf8');
+  const yaml = blockAfter(page, heading, 'yaml');
+  const action = blockAfter(page, 'and on the sender (Debian package', '');
+  assert.match(yaml, /relp: \{ host: 0\.0\.0\.0, port: 2514 \}/);
+  assert.match(action, /target="192\.168\.10\.5" port="2514"/);
+  const port = await restartablePort(t);
+  const dir = await tempDir(t, 'gatehouse-relp-doc-');
+  // loopback for the test: the page's host and allow are for the cabinet's network
+  const local = yaml.replace('host: 0.0.0.0, port: 2514', `host: 127.0.0.1, port: ${port}`).replace('allow: [192.168.10.0/24]', 'allow: [127.0.0.1]');
+  const gw = await startGatewayProcess(await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\n${local}`));
+  t.after(() => gw.kill9());
+  const inPort = await restartablePort(t);
+  await mkdir(join(dir, 'work'));
+  const conf = join(dir, 'rsyslog.conf');
+  await writeFile(
+    conf,
+    `global(workDirectory="${join(dir, 'work')}")\nmodule(load="imtcp")\ninput(type="imtcp" address="127.0.0.1" port="${inPort}")\n${action.replace('target="192.168.10.5" port="2514"', `target="127.0.0.1" port="${port}"`)}`,
+  );
+  const rsyslog = spawn('rsyslogd', ['-n', '-f', conf, '-i', join(dir, 'pid')], { stdio: 'ignore' });
+  t.after(() => {
+    if (rsyslog.exitCode === null) rsyslog.kill('SIGTERM');
+  });
+  await waitUntil(() => existsSync(join(dir, 'pid')), 'rsyslogd started', 10_000);
+  execFileSync('logger', ['--tcp', '--server', '127.0.0.1', '--port', String(inPort), '-t', 'doc', 'through relp']);
+  const got = await waitUntil(async () => (await records(gw)).find((r) => r.payload.message === 'through relp'), 'forwarded', 15_000, 100);
+  assert.equal(got.payload.format, 'rfc5424');
+  assert.equal(got.payload.transport, 'relp');
+});
+
 const busyboxSkip =
   needBinary('busybox', 'busybox') ??
   needBinary('unshare', 'util-linux') ??

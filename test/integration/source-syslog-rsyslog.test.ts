@@ -6,13 +6,10 @@
 // Debian `rsyslog-gnutls`).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { needBinary, tempDir, waitUntil } from '../helpers/index.js';
 import { restartablePort } from '../helpers/ports.js';
-import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
+import { archived, lineSender, missing, rsyslogd, syslogGateway as gateway } from '../helpers/rsyslog.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 
 const skip = needBinary('rsyslogd', 'rsyslog') ?? needBinary('logger', 'bsdutils');
@@ -20,82 +17,6 @@ const GTLS = '/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so';
 const skipTls =
   skip ??
   (existsSync(GTLS) || existsSync(GTLS.replace('x86_64', 'aarch64')) ? undefined : "needs rsyslog's gtls driver: install the Debian package 'rsyslog-gnutls'");
-
-/** rsyslogd -n with this config body (its work directory and input on `inPort` added), stopped after the test. */
-async function rsyslogd(t: TestContext, dir: string, inPort: number, action: string): Promise<ChildProcess> {
-  const work = join(dir, 'rsyslog-work');
-  await mkdir(work, { recursive: true });
-  const conf = join(dir, 'rsyslog.conf');
-  await writeFile(
-    conf,
-    `global(workDirectory="${work}")
-module(load="imtcp")
-input(type="imtcp" address="127.0.0.1" port="${inPort}")
-${action}
-`,
-  );
-  const proc = spawn('rsyslogd', ['-n', '-f', conf, '-i', join(dir, 'rsyslogd.pid')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  t.after(() => {
-    if (proc.exitCode === null) proc.kill('SIGTERM');
-  });
-  t.diagnostic(`rsyslogd pid ${proc.pid}`);
-  await waitUntil(
-    () => (proc.exitCode !== null ? Promise.reject(new Error(`rsyslogd exited: ${stderr}`)) : existsSync(join(dir, 'rsyslogd.pid'))),
-    'rsyslogd started',
-    10_000,
-  );
-  return proc;
-}
-
-/** A logger sending each line written to it to rsyslog's input, over one TCP connection. */
-function lineSender(t: TestContext, inPort: number): { send(line: string): void; close(): Promise<void> } {
-  const proc = spawn('logger', ['--tcp', '--server', '127.0.0.1', '--port', String(inPort), '-t', 'seq', '--rfc5424'], { stdio: ['pipe', 'ignore', 'ignore'] });
-  t.after(() => {
-    if (proc.exitCode === null) proc.kill('SIGKILL');
-  });
-  return {
-    send: (line) => proc.stdin!.write(`${line}\n`),
-    close: () =>
-      new Promise((r) => {
-        proc.once('exit', () => r());
-        proc.stdin!.end();
-      }),
-  };
-}
-
-async function gateway(dir: string, syslog: string): Promise<GatewayProcess> {
-  await writeFile(
-    join(dir, 'rules.yaml'),
-    "version: 1\nrules:\n  - name: all\n    sql: SELECT * FROM 'syslog/#'\n    actions: [{ stream: { name: archive } }]\n",
-  );
-  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\nsources:\n  - ${syslog}\n`);
-  return startGatewayProcess(config);
-}
-
-/** The `n=<seq>` of every record in the archive stream. */
-async function archived(gw: GatewayProcess): Promise<number[]> {
-  const out: number[] = [];
-  for (let from = 1; ; ) {
-    const res = (await (await fetch(`${gw.adminUrl}/api/streams/archive/records?from=${from}&limit=1000`)).json()) as {
-      records: Array<{ seq: number; payload: string }>;
-    };
-    if (res.records.length === 0) return out;
-    for (const r of res.records) {
-      const m = /n=(\d+)/.exec(String((JSON.parse(r.payload) as { message?: string }).message));
-      if (m) out.push(Number(m[1]));
-    }
-    from = res.records[res.records.length - 1]!.seq + 1;
-  }
-}
-
-const missing = (got: number[], n: number): number[] => {
-  const have = new Set(got);
-  return Array.from({ length: n }, (_, i) => i).filter((i) => !have.has(i));
-};
 
 async function restartMidFlow(t: TestContext, framing: 'octet-counted' | 'traditional'): Promise<void> {
   const dir = await tempDir(t, 'gatehouse-rsyslog-');

@@ -242,7 +242,7 @@ test('TLS (RFC 5425): octet-counted messages over TLS; new files read on reloadT
 test('bad config is refused with its key path: no transport, a bad range, a wildcard or an unknown placeholder in the topic, {name} spelling', () => {
   const issues = (o: Record<string, unknown>) =>
     syslogSourceSchema.safeParse({ type: 'syslog', name: 's', ...o }).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ?? [];
-  assert.match(issues({}).join(), /udp: a syslog source needs at least one of udp, tcp or tls/);
+  assert.match(issues({}).join(), /udp: a syslog source needs at least one of udp, tcp, tls or relp/);
   assert.match(issues({ udp: {}, allow: ['10.0.0.0/33'] }).join(), /allow\.0: an address or a CIDR range/);
   assert.match(issues({ udp: {}, topic: 'syslog/+/x' }).join(), /wildcards/);
   assert.match(issues({ udp: {}, topic: 'syslog/${host}' }).join(), /unknown placeholder \$\{host\}/);

@@ -59,14 +59,15 @@ export interface StreamHandlers {
   tlsFailed(): void;
 }
 
-export async function listenTcp(o: SyslogSourceOptions, h: StreamHandlers): Promise<{ server: Server; port: number }> {
-  const l = o.tcp!;
+/** A plain stream listener: syslog over TCP, or RELP (its sessions are the source's). */
+export async function listenTcp(o: SyslogSourceOptions, h: StreamHandlers, transport: 'tcp' | 'relp' = 'tcp'): Promise<{ server: Server; port: number }> {
+  const l = (transport === 'tcp' ? o.tcp : o.relp)!;
   const server = createServer((socket) => {
-    if (h.admit(socket, 'tcp')) h.accept(socket, 'tcp');
+    if (h.admit(socket, transport)) h.accept(socket, transport);
   });
   server.maxConnections = o.maxConnections;
-  server.on('drop', () => h.dropped('tcp'));
-  return { server, port: await listen(server, o.name, 'tcp', l.host, l.port) };
+  server.on('drop', () => h.dropped(transport));
+  return { server, port: await listen(server, o.name, transport, l.host, l.port) };
 }
 
 export async function listenTls(

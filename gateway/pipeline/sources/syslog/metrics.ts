@@ -4,7 +4,7 @@ import type { Counter, Registry } from 'prom-client';
 import { counter } from '../../../../core/metrics.js';
 import type { SyslogFormat } from './parse.js';
 
-export type Transport = 'udp' | 'tcp' | 'tls';
+export type Transport = 'udp' | 'tcp' | 'tls' | 'relp';
 
 /**
  * Why a message read was not committed: busy (a datagram while maxInFlight messages wait for their
@@ -14,8 +14,8 @@ export type Transport = 'udp' | 'tcp' | 'tls';
  */
 export type DropReason = 'busy' | 'denied' | 'refused' | 'stopped';
 
-/** What became of a TCP or TLS connection: accepted, denied (allow), dropped (maxConnections), idle-timeout, message-timeout, tls-failed. */
-export type ConnectionOutcome = 'accepted' | 'denied' | 'dropped' | 'idle-timeout' | 'message-timeout' | 'tls-failed';
+/** What became of a TCP, TLS or RELP connection: accepted, denied (allow), dropped (maxConnections), idle-timeout, message-timeout, tls-failed, protocol-error (RELP). */
+export type ConnectionOutcome = 'accepted' | 'denied' | 'dropped' | 'idle-timeout' | 'message-timeout' | 'tls-failed' | 'protocol-error';
 
 export interface SyslogMetrics {
   messages: Counter<'source' | 'transport' | 'format'>;
@@ -51,7 +51,7 @@ export function syslogMetrics(registry: Registry): SyslogMetrics {
     connections: counter(
       registry,
       'gatehouse_syslog_source_connections_total',
-      'TCP and TLS connections to syslog sources by outcome: accepted, denied (allow), dropped (maxConnections), idle-timeout, message-timeout, tls-failed',
+      'TCP, TLS and RELP connections to syslog sources by outcome: accepted, denied (allow), dropped (maxConnections), idle-timeout, message-timeout, tls-failed, protocol-error (RELP)',
       ['source', 'transport', 'outcome'],
     ),
     retries: counter(

@@ -36,6 +36,12 @@ export const syslogSourceSchema = sourceBaseSchema
       .strictObject({ host: bindHostSchema('127.0.0.1', HOST_TEXT), port: portSchema(5514) })
       .optional()
       .describe('Take a stream (RFC 6587): octet-counted or LF-framed, detected per message.'),
+    relp: z
+      .strictObject({ host: bindHostSchema('127.0.0.1', HOST_TEXT), port: portSchema(2514) })
+      .optional()
+      .describe(
+        "Take RELP (rsyslog's omrelp): each message answered only once committed, so what the sender saw acknowledged is on disk and what it did not it sends again. Plain TCP (no TLS on this listener).",
+      ),
     tls: z
       .strictObject({
         host: bindHostSchema('127.0.0.1', HOST_TEXT),
@@ -93,9 +99,10 @@ export const syslogSourceSchema = sourceBaseSchema
     publishLocal: z.boolean().default(false).describe('Also publish each committed message on the embedded broker (QoS 0), for dashboards.'),
   })
   .superRefine((o, ctx) => {
-    if (!o.udp && !o.tcp && !o.tls) ctx.addIssue({ code: 'custom', path: ['udp'], message: 'a syslog source needs at least one of udp, tcp or tls' });
+    if (!o.udp && !o.tcp && !o.tls && !o.relp)
+      ctx.addIssue({ code: 'custom', path: ['udp'], message: 'a syslog source needs at least one of udp, tcp, tls or relp' });
     const ports = new Map<string, string>();
-    for (const t of ['tcp', 'tls'] as const) {
+    for (const t of ['tcp', 'tls', 'relp'] as const) {
       const l = o[t];
       if (!l || l.port === 0) continue;
       const key = `${l.host}:${l.port}`;

@@ -1,8 +1,8 @@
 // A `type: syslog` source: RFC 5424 and RFC 3164 messages over UDP, TCP and TLS, each parsed
 // (parse.ts) into a JSON message on a templated topic (message.ts) and handed to the intake.
 //
-// Flow. Syslog has no acknowledgement (RELP has; not taken here), so what the source can promise
-// differs by transport (docs/syslog-source.md, "What is promised"):
+// Flow. Plain syslog has no acknowledgement, so what the source can promise differs by transport
+// (docs/syslog-source.md, "What is promised"):
 // - UDP: a datagram is submitted as it comes; while maxInFlight messages wait for their commits
 //   it is dropped and counted (busy), as is one whose commit is refused. The kernel's receive
 //   buffer overflowing is not seen here (netstat -su: receive buffer errors).
@@ -11,7 +11,9 @@
 //   closed), every stream stops reading, so the sender's own queue (rsyslog's action queue) holds
 //   what follows. A message whose commit the store refuses for now is tried again every second
 //   until it is committed or the gateway stops.
-// - stop(): the listeners close, every connection is told the gateway closes it (FIN: rsyslog sees
+// - RELP (rsyslog's omrelp): read as TCP, but each message is answered `200 OK` only once it is
+//   committed (relp-session.ts): the acknowledgement is the gateway's usual promise.
+// - stop(): the listeners close, RELP sessions answer what is committed and say serverclose, every connection is told the gateway closes it (FIN: rsyslog sees
 //   it before its next send, and queues) and is read for up to stopDrainMs more, then closed; the
 //   submits are waited for (stopDrainMs again).
 import type { Socket as UdpSocket, RemoteInfo } from 'node:dgram';
@@ -34,6 +36,7 @@ import { syslogMessage, topicVars, type Sender } from './message.js';
 import { SyslogCounts, syslogMetrics, type DropReason, type Transport } from './metrics.js';
 import { cidr, type SyslogSourceOptions } from './options.js';
 import { parseSyslog, type SyslogFormat } from './parse.js';
+import { RelpSession, type RelpOutcome } from './relp-session.js';
 
 /** Refusals of a commit that pass by themselves: a stream's message is tried again. */
 const STORE_REFUSALS: ReadonlySet<string> = new Set(['GH_STORE_DISK_FULL', 'GH_STREAM_FULL', 'GH_STORE_CLOSED']);
@@ -44,6 +47,8 @@ interface Connection {
   socket: Socket;
   sender: Sender;
   framer: SyslogFramer;
+  /** A RELP connection's session (its frames instead of the framer's). */
+  relp?: RelpSession;
   paused: boolean;
   messageTimer: NodeJS.Timeout | undefined;
   finished: boolean;
@@ -56,6 +61,7 @@ export class SyslogSource implements Source {
   private intake: Intake | undefined;
   private udp: UdpSocket | undefined;
   private tcp: Server | undefined;
+  private relp: Server | undefined;
   private tls: { server: TlsServer; servedTls: ServedTls } | undefined;
   private readonly addresses: Partial<Record<Transport, string>> = {};
   private readonly connections = new Set<Connection>();
@@ -128,6 +134,11 @@ export class SyslogSource implements Source {
         this.tcp = server;
         this.addresses.tcp = `${urlHost(o.tcp.host)}:${port}`;
       }
+      if (o.relp) {
+        const { server, port } = await listenTcp(o, handlers, 'relp');
+        this.relp = server;
+        this.addresses.relp = `${urlHost(o.relp.host)}:${port}`;
+      }
       if (o.tls) {
         const { server, port, servedTls } = await listenTls(o, handlers, { logger: this.deps.logger, registry: this.deps.registry, now: this.clocks.now });
         this.tls = { server, servedTls };
@@ -155,7 +166,8 @@ export class SyslogSource implements Source {
     // Said to every sender (FIN) and read on for a while: rsyslog sees it before its next send and queues.
     for (const c of this.connections) {
       c.socket.setTimeout(0);
-      c.socket.end();
+      if (c.relp) c.relp.serverClose();
+      else c.socket.end();
     }
     await this.within(
       o.stopDrainMs,
@@ -183,9 +195,10 @@ export class SyslogSource implements Source {
   private async closeListeners(): Promise<void> {
     this.udp?.close();
     this.udp = undefined;
-    const servers = [this.tcp, this.tls?.server].filter((s): s is Server => s !== undefined);
+    const servers = [this.tcp, this.relp, this.tls?.server].filter((s): s is Server => s !== undefined);
     this.tls?.servedTls.stop();
     this.tcp = undefined;
+    this.relp = undefined;
     this.tls = undefined;
     await Promise.all(servers.map(closeServer));
   }
@@ -269,6 +282,19 @@ export class SyslogSource implements Source {
       messageTimer: undefined,
       finished: false,
     };
+    if (transport === 'relp')
+      c.relp = new RelpSession(socket, o.maxMessageBytes, {
+        software: 'gatehouse',
+        syslog: (data, truncated) => this.take(data, data.length, c.sender, truncated),
+        protocolError: (reason) => {
+          this.counts.connection('relp', 'protocol-error');
+          this.log(
+            'relp-protocol',
+            { ip: c.sender.address, reason },
+            'syslog source: a RELP connection broke the protocol: closed (its unanswered messages are sent again)',
+          );
+        },
+      });
     this.connections.add(c);
     this.counts.connection(transport, 'accepted');
     socket.setTimeout(o.idleTimeoutMs, () => this.cut(c, 'idle-timeout'));
@@ -283,14 +309,20 @@ export class SyslogSource implements Source {
   }
 
   private read(c: Connection, chunk: Buffer): void {
-    const frames = c.framer.push(chunk);
-    for (const f of frames) this.take(f.bytes, f.bytes.length, c.sender, f.truncated);
+    let done = 0;
+    if (c.relp) done = c.relp.push(chunk);
+    else {
+      const frames = c.framer.push(chunk);
+      for (const f of frames) void this.take(f.bytes, f.bytes.length, c.sender, f.truncated);
+      done = frames.length;
+    }
+    const framer = c.relp ?? c.framer;
     // A message begun must end within messageTimeoutMs (a slow sender holding a connection).
-    if (frames.length > 0 || !c.framer.begun) {
+    if (done > 0 || !framer.begun) {
       clearTimeout(c.messageTimer);
       c.messageTimer = undefined;
     }
-    if (c.framer.begun && !c.messageTimer && !c.paused) c.messageTimer = setTimeout(() => this.cut(c, 'message-timeout'), this.options.messageTimeoutMs);
+    if (framer.begun && !c.messageTimer && !c.paused) c.messageTimer = setTimeout(() => this.cut(c, 'message-timeout'), this.options.messageTimeoutMs);
     if (this.held()) this.pause(c);
   }
 
@@ -305,8 +337,9 @@ export class SyslogSource implements Source {
     if (c.finished) return;
     c.finished = true;
     clearTimeout(c.messageTimer);
+    if (c.relp) return; // a RELP frame begun and not ended was not answered: the client sends it again
     const f = c.framer.end();
-    if (f) this.take(f.bytes, f.bytes.length, c.sender, f.truncated);
+    if (f) void this.take(f.bytes, f.bytes.length, c.sender, f.truncated);
   }
 
   private pause(c: Connection): void {
@@ -341,7 +374,8 @@ export class SyslogSource implements Source {
     }
   }
 
-  private take(bytes: Buffer, size: number, from: Sender, truncated: boolean): void {
+  /** Parse and submit one message; settles with what became of it (a RELP session answers by it). */
+  private take(bytes: Buffer, size: number, from: Sender, truncated: boolean): Promise<RelpOutcome> {
     const now = this.clocks.now();
     const { record, invalidUtf8 } = parseSyslog(bytes, new Date(now));
     this.counts.read(record.format, size, truncated, invalidUtf8);
@@ -353,32 +387,44 @@ export class SyslogSource implements Source {
       );
     const message = syslogMessage(record, from, this.render(topicVars(record, from, this.name)), this.name, now, truncated);
     const intake = this.intake;
-    if (!intake) return this.counts.drop('stopped');
+    if (!intake) {
+      this.counts.drop('stopped');
+      return Promise.resolve({ committed: false });
+    }
     this.inFlight++;
-    const delivered: Promise<void> = this.deliver(intake, message, from.transport, record.format).finally(() => {
+    const delivered = this.deliver(intake, message, from.transport, record.format).finally(() => {
       this.inFlight--;
-      this.pending.delete(delivered);
+      this.pending.delete(tracked);
       if (!this.held()) this.resume();
     });
-    this.pending.add(delivered);
+    const tracked: Promise<void> = delivered.then(() => undefined);
+    this.pending.add(tracked);
+    return delivered;
   }
 
   /** Submit until committed; a stream's message refused for now (store full, closed) is tried again, reading paused meanwhile. */
-  private async deliver(intake: Intake, message: Message, transport: Transport, format: SyslogFormat): Promise<void> {
+  private async deliver(intake: Intake, message: Message, transport: Transport, format: SyslogFormat): Promise<RelpOutcome> {
     for (;;) {
       try {
         await intake.submit(message);
         this.counts.commit(transport, format);
         if (this.options.publishLocal) this.deps.publish?.(message.topic, message.payload);
-        return;
+        return { committed: true };
       } catch (err) {
         const e = err instanceof GatehouseError ? err : ERRORS.GH_INTERNAL({ reason: errorMessage(err) });
         this.lastError = e.message;
         const again = transport !== 'udp' && STORE_REFUSALS.has(e.code);
         if (!again || this.stopping) {
           const reason: DropReason = again ? 'stopped' : 'refused';
-          this.log(`refused:${e.code}`, { err: e.message, transport }, 'syslog source: a commit was refused: message dropped (counted)');
-          return this.counts.drop(reason);
+          this.log(
+            `refused:${e.code}`,
+            { err: e.message, transport },
+            transport === 'relp'
+              ? 'syslog source: a commit was refused: not acknowledged to the RELP sender, which sends it again'
+              : 'syslog source: a commit was refused: message dropped (counted)',
+          );
+          this.counts.drop(reason);
+          return again ? { committed: false } : { committed: false, refused: `${e.code}: ${e.message}` };
         }
         this.counts.retry();
         this.log(`retry:${e.code}`, { err: e.message }, 'syslog source: the store refused a commit: streams paused, tried again every second');
