@@ -46,7 +46,7 @@ export interface DestinationFile {
   what: string;
 }
 
-/** The files a destination block names (mqtt: caFile, certFile, keyFile; http, kinesis, firehose, s3: caFile; nats: credsFile, tls.*; webhook: its TLS files, auth's token or password file, headerFiles). */
+/** The files a destination block names (mqtt: caFile, certFile, keyFile; http, kinesis, firehose, s3: caFile; nats: credsFile, tls.*; webhook: its TLS files, auth's token or password file, headerFiles; postgres: passwordFile and its TLS files). */
 export function destinationFiles(destination: Record<string, unknown>): DestinationFile[] {
   const out: DestinationFile[] = [];
   const add = (holder: unknown, key: string, path: string, what: string): void => {
@@ -70,6 +70,11 @@ export function destinationFiles(destination: Record<string, unknown>): Destinat
     const files = destination.headerFiles;
     if (typeof files === 'object' && files !== null)
       for (const name of Object.keys(files)) add(files, name, `headerFiles.${name}`, `the file of the webhook destination's header ${name}`);
+  } else if (destination.type === 'postgres') {
+    add(destination, 'passwordFile', 'passwordFile', 'the password file of the postgres destination');
+    add(destination, 'caFile', 'caFile', 'the CA bundle of the postgres destination');
+    add(destination, 'certFile', 'certFile', 'the client certificate of the postgres destination');
+    add(destination, 'keyFile', 'keyFile', 'the client key of the postgres destination');
   } else if (destination.type === 'nats') {
     add(destination, 'credsFile', 'credsFile', 'the NATS credentials file');
     add(destination.tls, 'caFile', 'tls.caFile', 'the CA bundle of the NATS destination');

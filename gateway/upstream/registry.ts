@@ -18,6 +18,8 @@ import { createNatsDestination, natsOptionsSchema } from './destinations/nats.js
 import { createMqttBridgeDestination, mqttBridgeOptionsSchema } from './destinations/mqtt.js';
 import { createWebhookDestination } from './destinations/webhook.js';
 import { webhookOptionsSchema } from './destinations/webhook-options.js';
+import { createPostgresDestination } from './destinations/postgres.js';
+import { postgresOptionsSchema } from './destinations/postgres-options.js';
 
 export interface DestinationDeps extends RuntimeDeps {
   /** Gateway data directory (file destination default: <dataDir>/export; the installation id: installation-id.ts). */
@@ -84,6 +86,7 @@ export const destinationSchemas = {
   nats: natsOptionsSchema,
   mqtt: mqttBridgeOptionsSchema,
   webhook: webhookOptionsSchema,
+  postgres: postgresOptionsSchema,
 } as const satisfies Record<DestinationType, z.ZodType>;
 
 /** Built-in factories; copy or extend it (no global mutation needed). */
@@ -96,6 +99,7 @@ export const destinationFactories: DestinationFactories = {
   nats: destinationKind(destinationSchemas.nats, 'nats', createNatsDestination),
   mqtt: destinationKind(destinationSchemas.mqtt, 'mqtt', createMqttBridgeDestination),
   webhook: destinationKind(destinationSchemas.webhook, 'webhook', createWebhookDestination),
+  postgres: destinationKind(destinationSchemas.postgres, 'postgres', createPostgresDestination),
 };
 
 /** Build the destination of an exporter's `destination` block. */
