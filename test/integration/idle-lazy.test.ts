@@ -79,6 +79,7 @@ const LAZY: ReadonlyArray<[string, string]> = [
   ['syslog source options', '/gateway/pipeline/sources/syslog/options.'],
   ['mqtt.js (MQTT bridge destination, upstream control channel)', '/node_modules/mqtt/'],
   ['nats', '/node_modules/nats/'],
+  ['pg (postgres destination)', '/node_modules/pg/'],
   ['AWS SDK', '/node_modules/@aws-sdk/'],
   ['modbus-serial', '/node_modules/modbus-serial/'],
   ['node-opcua', '/node_modules/node-opcua'],

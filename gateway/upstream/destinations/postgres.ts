@@ -17,6 +17,7 @@ import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import { lazyPackage } from '../../../core/lazy-package.js';
 import { readClientTlsFiles } from '../../../core/tls-files.js';
+import { MAX_TIMER_MS } from '../../../core/timer-delay.js';
 import type { StoredRecord } from '../../store/types.js';
 import { INSTALLATION_ID_FILE, lazyInstallationId } from '../installation-id.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
@@ -212,7 +213,7 @@ export class PostgresDestination implements Destination {
       application_name: o.applicationName,
       connectionTimeoutMillis: o.connectTimeoutMs,
       statement_timeout: o.statementTimeoutMs,
-      query_timeout: o.statementTimeoutMs + SILENT_SERVER_GRACE_MS,
+      query_timeout: Math.min(o.statementTimeoutMs + SILENT_SERVER_GRACE_MS, MAX_TIMER_MS),
       keepAlive: true,
     });
     const log = this.deps.logger.child({ component: 'destination', kind: 'postgres', target: this.target });
