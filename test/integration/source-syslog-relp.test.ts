@@ -138,3 +138,17 @@ test('an unsupported relp_version is answered 500 and the session closed', async
   await waitUntil(() => r.ended() || undefined, 'closed', 5000, 5);
   assert.equal(r.text(), '1 rsp 40 500 relp_version 7 not supported: 0 or 1\n0 serverclose 0\n');
 });
+
+test('a commit the store refuses for now (stream full) is retried, the answer waiting: 200 OK once committed, never a 500', async (t) => {
+  const rig = await syslogRig(t, { udp: undefined, tcp: undefined, relp: { port: 0 } });
+  const { s, r } = await opened(t, rig.relp);
+  const before = r.text();
+  rig.intake.rejectWith(ERRORS.GH_STREAM_FULL({ stream: 'in', held: 1, maxBytes: 1, pending: 0, reason: 'test' }));
+  s.write(frame(2, 'syslog', '<13>Dec  7 17:00:00 h a: kept through a full stream'));
+  await waitUntil(() => (rig.source.status().details as { commitRetries: number }).commitRetries >= 2 || undefined, 'retried twice', 5000, 20);
+  assert.equal(r.text(), before, 'no answer while the store refuses');
+  rig.intake.rejectWith(undefined);
+  await waitUntil(() => r.text().includes('2 rsp') || undefined, 'answered', 5000, 5);
+  assert.equal(r.text().slice(before.length), '2 rsp 6 200 OK\n');
+  assert.equal((await rig.committed())[0]!.message, 'kept through a full stream');
+});
