@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { waitUntil } from './index.js';
+import { tempDir, waitUntil } from './index.js';
+import { restartablePort } from './ports.js';
 import { startGatewayProcess, writeConfig, type GatewayProcess } from './gateway-process.js';
 
 /** rsyslogd -n with this config body (its work directory and input on `inPort` added), stopped after the test. */
@@ -85,3 +86,48 @@ export const missing = (got: number[], n: number): number[] => {
   const have = new Set(got);
   return Array.from({ length: n }, (_, i) => i).filter((i) => !have.has(i));
 };
+
+/**
+ * A message every 5 ms from logger through rsyslogd (the `action` given the gateway's port) to a
+ * gateway process with this syslog source (`${port}` in it replaced), interrupted mid-flow (a clean
+ * stop, or a kill -9) while rsyslog keeps getting messages, started again; resolves once every
+ * message sent is in the archive stream (rejects naming the missing ones).
+ */
+export async function flowAcrossRestart(
+  t: TestContext,
+  o: { syslog: string; action: string; interrupt: 'stop' | 'kill9' },
+): Promise<{ total: number; before: number; records: number }> {
+  const dir = await tempDir(t, 'gatehouse-rsyslog-');
+  const [gwPort, inPort] = [await restartablePort(t), await restartablePort(t)];
+  const syslog = o.syslog.replaceAll('${port}', String(gwPort));
+  let gw = await syslogGateway(dir, syslog);
+  t.after(() => gw.kill9());
+  await rsyslogd(t, dir, inPort, o.action.replaceAll('${port}', String(gwPort)));
+  const sender = lineSender(t, inPort);
+  let n = 0;
+  const flow = setInterval(() => sender.send(`n=${n++}`), 5);
+  t.after(() => clearInterval(flow));
+  await waitUntil(async () => (await archived(gw)).length >= 100, 'the flow reaches the stream', 15_000, 50);
+  if (o.interrupt === 'kill9') await gw.kill9();
+  else if ((await gw.stop()) !== 0) throw new Error('the gateway did not stop cleanly mid-flow');
+  const before = n;
+  // sent while the gateway is down: rsyslog queues them
+  await waitUntil(() => n >= before + 200, 'more sent while the gateway is down', 10_000, 20);
+  gw = await syslogGateway(dir, syslog);
+  await waitUntil(() => n >= before + 400, 'more sent after the start', 10_000, 20);
+  clearInterval(flow);
+  const total = n;
+  await sender.close();
+  const got = await waitUntil(
+    async () => {
+      const g = await archived(gw);
+      return missing(g, total).length === 0 ? g : undefined;
+    },
+    'every message sent reaches the stream (rsyslog retries)',
+    45_000,
+    250,
+  ).catch(async (e: Error) => {
+    throw new Error(`${e.message}; missing: ${JSON.stringify(missing(await archived(gw), total).slice(0, 50))}`);
+  });
+  return { total, before, records: got.length };
+}

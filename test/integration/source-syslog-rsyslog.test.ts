@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { needBinary, tempDir, waitUntil } from '../helpers/index.js';
 import { restartablePort } from '../helpers/ports.js';
-import { archived, lineSender, missing, rsyslogd, syslogGateway as gateway } from '../helpers/rsyslog.js';
+import { archived, flowAcrossRestart, lineSender, missing, rsyslogd, syslogGateway as gateway } from '../helpers/rsyslog.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 
 const skip = needBinary('rsyslogd', 'rsyslog') ?? needBinary('logger', 'bsdutils');
@@ -19,44 +19,13 @@ const skipTls =
   (existsSync(GTLS) || existsSync(GTLS.replace('x86_64', 'aarch64')) ? undefined : "needs rsyslog's gtls driver: install the Debian package 'rsyslog-gnutls'");
 
 async function restartMidFlow(t: TestContext, framing: 'octet-counted' | 'traditional'): Promise<void> {
-  const dir = await tempDir(t, 'gatehouse-rsyslog-');
-  const [gwPort, inPort] = [await restartablePort(t), await restartablePort(t)];
-  const syslog = `{ type: syslog, name: cabinet, tcp: { port: ${gwPort} } }`;
-  let gw = await gateway(dir, syslog);
-  t.after(() => gw.kill9());
-  await rsyslogd(
-    t,
-    dir,
-    inPort,
-    `action(type="omfwd" target="127.0.0.1" port="${gwPort}" protocol="tcp" TCP_Framing="${framing}" template="RSYSLOG_SyslogProtocol23Format"
+  const r = await flowAcrossRestart(t, {
+    syslog: '{ type: syslog, name: cabinet, tcp: { port: ${port} } }',
+    action: `action(type="omfwd" target="127.0.0.1" port="\${port}" protocol="tcp" TCP_Framing="${framing}" template="RSYSLOG_SyslogProtocol23Format"
   queue.type="LinkedList" queue.size="100000" action.resumeRetryCount="-1" action.resumeInterval="1")`,
-  );
-  const sender = lineSender(t, inPort);
-  let n = 0;
-  const flow = setInterval(() => sender.send(`n=${n++}`), 5);
-  t.after(() => clearInterval(flow));
-  await waitUntil(async () => (await archived(gw)).length >= 50, 'the flow reaches the stream', 15_000, 100);
-  assert.equal(await gw.stop(), 0, 'a clean stop mid-flow');
-  const downAt = n;
-  // sent while the gateway is down: rsyslog queues them
-  await waitUntil(() => n >= downAt + 200, 'more sent while down', 10_000, 20);
-  gw = await gateway(dir, syslog);
-  await waitUntil(() => n >= downAt + 400, 'more sent after the start', 10_000, 20);
-  clearInterval(flow);
-  const total = n;
-  await sender.close();
-  const got = await waitUntil(
-    async () => {
-      const g = await archived(gw);
-      return missing(g, total).length === 0 ? g : undefined;
-    },
-    `every one of the messages sent reaches the stream (rsyslog retries)`,
-    30_000,
-    250,
-  ).catch(async (e: Error) => {
-    throw new Error(`${e.message}; missing: ${JSON.stringify(missing(await archived(gw), total).slice(0, 50))}`);
+    interrupt: 'stop',
   });
-  t.diagnostic(`${total} sent (${downAt} before the stop), ${got.length} records (${got.length - total} duplicates)`);
+  t.diagnostic(`${r.total} sent (${r.before} before the stop), ${r.records} records (${r.records - r.total} duplicates)`);
 }
 
 test('rsyslog omfwd TCP octet-counted: the gateway restarted mid-flow, every message sent arrives (at least once)', { skip }, (t) =>
