@@ -40,6 +40,37 @@ export interface Overview {
     exporters?: Array<{ state?: string; backlog?: { records?: number } }>;
   }>;
   rules?: { activeVersion?: number | null; activeConfirmed?: boolean | null };
+  /** The board (runtime/host/health.ts hostOverview); null or absent where none of its files exist. */
+  host?: HostOverview | null;
+}
+
+export interface HostOverview {
+  temperatures?: Array<{ zone: string; type: string; celsius: number }>;
+  throttled?: { raw: string; text: string } | null;
+  underVoltage?: boolean | null;
+  pressure?: Record<string, { someAvg60: number | null; fullAvg60: number | null }>;
+  emmc?: Array<{ device: string; usedA?: number; usedB?: number; preEol?: string }>;
+  memory?: { totalBytes: number; availableBytes: number } | null;
+}
+
+/** The board in one line: "host: cpu-thermal 48.3 °C; power ok (flags 0x0); memory 812.4 MiB of 3.7 GiB available; ..." */
+export function describeHost(h: HostOverview): string {
+  const parts: string[] = [];
+  const temps = h.temperatures ?? [];
+  if (temps.length > 0) parts.push(temps.map((t) => `${t.type} ${t.celsius.toFixed(1)} °C`).join(', '));
+  if (h.throttled)
+    parts.push(h.throttled.text === 'none' ? `power and clock ok (flags ${h.throttled.raw})` : `${h.throttled.text.toUpperCase()} (flags ${h.throttled.raw})`);
+  else if (h.underVoltage === true) parts.push('UNDER-VOLTAGE NOW');
+  if (h.memory) parts.push(`memory ${fmtBytes(h.memory.availableBytes)} of ${fmtBytes(h.memory.totalBytes)} available`);
+  const stalls = Object.entries(h.pressure ?? {})
+    .filter(([, p]) => (p.someAvg60 ?? 0) >= 1)
+    .map(([r, p]) => `${r} ${p.someAvg60}%`);
+  if (stalls.length > 0) parts.push(`stalled over the last minute: ${stalls.join(', ')}`);
+  for (const e of h.emmc ?? []) {
+    const used = Math.max(e.usedA ?? 0, e.usedB ?? 0);
+    parts.push(`eMMC ${e.device}${used ? ` up to ${Math.round(used * 100)}% worn` : ''}${e.preEol ? `, pre-EOL ${e.preEol}` : ''}`);
+  }
+  return `  host: ${parts.length > 0 ? parts.join('; ') : 'nothing read'}`;
 }
 
 function fmtBytes(n: number | null | undefined): string {
@@ -96,6 +127,7 @@ export function statusSummary(o: Overview): Record<string, unknown> {
     backlogRecords: exporters.reduce((n, e) => n + (e.backlog?.records ?? 0), 0),
     exportersInBackoff: exporters.filter((e) => e.state === 'backoff').length,
     rules: { version: o.rules?.activeVersion ?? null, confirmed: o.rules?.activeConfirmed ?? null },
+    host: o.host ?? null,
   };
 }
 
@@ -142,6 +174,8 @@ export function describeStatus(o: Overview): string[] {
   );
   const r = sum.rules as { version: number | null; confirmed: boolean | null };
   lines.push(`  rule set version ${r.version ?? 'none'}${r.confirmed === false ? ' (on probation)' : ''}`);
+  // The board: temperature, under-voltage and throttling, memory (where the files exist).
+  if (o.host) lines.push(describeHost(o.host));
   return lines;
 }
 

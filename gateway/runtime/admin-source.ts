@@ -21,6 +21,7 @@ import type { Activity } from './activity.js';
 import type { CertExpiryEntry } from '../../core/cert-expiry.js';
 import { monotonicNow } from '../../core/clock.js';
 import type { JobStatus, ProbationInfo } from '../control/index.js';
+import { hostOverview, type HostHealth } from './host/health.js';
 
 export interface AdminParts {
   config: GatehouseConfig;
@@ -44,6 +45,8 @@ export interface AdminParts {
   certs?: { all(): CertExpiryEntry[] };
   /** The certificates the broker's TLS listeners and the admin API serve (broker/tls-reload.ts), listed with the upstream ones. */
   served?: () => CertExpiryEntry[];
+  /** The board's health (runtime/host/health.ts): /api/overview's host, and its warnings in /healthz. */
+  host?: HostHealth;
   /** For the dead-letter routes (redrive, purge): their counters and log lines. */
   registry?: Registry;
   logger?: Logger;
@@ -82,6 +85,8 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
       const warnings = [
         slow ? `store commits are slow: ${slow.meanMs} ms on average over the last minute (slowest ${slow.maxMs} ms); acknowledgements wait for them` : '',
         ...certs.map((c) => `${c.message ?? c.file}: renew it, then \`systemctl reload gatehouse\``),
+        // The board: under-voltage, throttling, a worn eMMC (a warning: the gateway still works).
+        ...(gw.host?.warnings() ?? []),
       ].filter((w) => w !== '');
       return {
         ok,
@@ -176,6 +181,8 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
         events: gw.activity.recent(),
         // Every watched certificate, upstream and served, and its notAfter (those near or past it are also health's).
         certificates: allCertificates(gw),
+        // The board: temperatures, throttling flags, pressure, eMMC wear, memory (null where none of it exists).
+        host: hostOverview(gw.host),
       };
     },
     staticFiles: () => statusPageFiles(),

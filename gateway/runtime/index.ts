@@ -51,6 +51,7 @@ import { watchCertificates } from './certificates.js';
 import { switchableSource, waitingSource } from './waiting-admin.js';
 import { Activity } from './activity.js';
 import { ownedMetrics } from './owned-metrics.js';
+import { startHostHealth, type HostHealth } from './host/health.js';
 import { createUpdateVerifier } from '../control/verify.js';
 import { controlTopicGuard, controlTopics, startControlPlane, type ControlPlane, type JobRunEvent } from '../control/index.js';
 
@@ -80,6 +81,8 @@ export interface GatewayOptions {
    * default: this machine's). Tests give two "machines" through it.
    */
   machineFingerprint?: ReadMachineFingerprint;
+  /** Root of the /sys and /proc files host health reads (runtime/host/): '/' but in tests, which give a fake tree. */
+  hostRoot?: string;
 }
 
 export interface Gateway {
@@ -98,6 +101,8 @@ export interface Gateway {
   readonly control: ControlPlane;
   /** The expiry of the certificates the gateway presents or trusts upstream (read again on SIGHUP). */
   readonly certs: CertWatch;
+  /** The board's temperature, power and wear (runtime/host/health.ts). */
+  readonly host: HostHealth;
   /** Wall time (epoch ms) of the start: shown, never subtracted from (the wall clock is stepped). */
   readonly startedAt: number;
   /** Monotonic ms (core/clock.ts monotonicNow) of the start: uptime = monotonicNow() - startedMono. */
@@ -266,6 +271,9 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     // Client certificates and CA bundles of upstream connections and rule actions: expiry gauges and warnings (runtime/certificates.ts).
     const certs = await watchCertificates(config, rules, deps);
     cleanup.push(async () => certs.stop());
+    // The board: temperature, under-voltage and throttling, pressure stall, eMMC wear (runtime/host/).
+    const host = await startHostHealth({ logger: logger.child({ c: 'host' }), registry, ...(opts.hostRoot ? { root: opts.hostRoot } : {}) });
+    cleanup.push(async () => host.stop());
 
     // Pushed before the start: one failing partway leaves the ones started before it running.
     cleanup.push(() => exporters.stop());
@@ -338,6 +346,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       startedMono,
       installationId: installationId.known,
       certs,
+      host,
       // The served ones beside them in /healthz: the broker's TLS listeners', http sources', the admin API's once it runs.
       served: () => [...broker.servedCertificates(), ...sources.servedCertificates(), ...(admin?.servedCertificates() ?? [])],
     };
@@ -372,6 +381,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       await streams.close();
       activity.stop();
       certs.stop();
+      host.stop();
       await admin?.stop();
       owned.release();
       logger.info('stopped');

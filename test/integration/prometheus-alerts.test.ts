@@ -17,6 +17,7 @@ import { freePort, needBinary, repoRoot, tempDir, waitUntil } from '../helpers/i
 import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
 import { startPrometheus } from '../helpers/peers.js';
 import { ADMIN_TLS, httpSourceTls, syslogSourceTls } from '../../gateway/broker/tls-reload.js';
+import { HOST_METRICS } from '../../gateway/runtime/host/health.js';
 
 const run = promisify(execFile);
 const skip = needBinary('promtool', 'prometheus') ?? needBinary('prometheus', 'prometheus');
@@ -287,6 +288,58 @@ const CASES: AlertCase[] = [
     labels: { listener: 'mqtts', reason: 'revoked' },
     summary: `${INSTANCE}: a revoked client certificate tried listener mqtts`,
   },
+  {
+    // the firmware's since-boot bit set by a dip between reads: fires at once, while the "now" bit is 0 again
+    alert: 'GatehouseUnderVoltage',
+    series: [
+      [on('gatehouse_host_throttle_occurred', 'flag="under_voltage"'), '0 0 1 1 1'],
+      [on('gatehouse_host_throttle_active', 'flag="under_voltage"'), '0 0 1 0 0'],
+      [on('gatehouse_host_throttle_occurred', 'flag="soft_temp_limit"'), '1 1 1 1 1'],
+    ],
+    quietAt: '1m',
+    firesAt: '4m',
+    summary: `${INSTANCE}: the board's power supply fell under 4.63 V since its last boot`,
+  },
+  {
+    // a kernel with only the hwmon alarm (no since-boot bits)
+    alert: 'GatehouseUnderVoltage',
+    series: [[on('gatehouse_host_throttle_active', 'flag="under_voltage"'), '0 0 1 1 1']],
+    quietAt: '1m',
+    firesAt: '3m',
+    summary: `${INSTANCE}: the board's power supply fell under 4.63 V since its last boot`,
+  },
+  {
+    alert: 'GatehouseThrottled',
+    series: [
+      [on('gatehouse_host_throttle_active', 'flag="throttled"'), '0 1x20'],
+      [on('gatehouse_host_throttle_active', 'flag="soft_temp_limit"'), '1x20'],
+    ],
+    quietAt: '5m',
+    firesAt: '15m',
+    summary: `${INSTANCE}: the board's CPU has been throttled for 10 minutes`,
+  },
+  {
+    // the hottest zone counts; a cooler zone beside it changes nothing
+    alert: 'GatehouseHot',
+    series: [
+      [on('gatehouse_host_temperature_celsius', 'zone="thermal_zone0",type="cpu-thermal"'), '60 78x30'],
+      [on('gatehouse_host_temperature_celsius', 'zone="thermal_zone1",type="rp1_adc"'), '40x30'],
+    ],
+    quietAt: '10m',
+    firesAt: '20m',
+    summary: `${INSTANCE}: the board has been above 75 °C for 15 minutes`,
+  },
+  {
+    alert: 'GatehouseEmmcWearing',
+    series: [
+      [on('gatehouse_host_emmc_pre_eol', 'device="mmcblk0"'), '1 1 2 2'],
+      [on('gatehouse_host_emmc_life_used_ratio', 'device="mmcblk0",cells="A"'), '0.3 0.3 0.3 0.3'],
+    ],
+    quietAt: '1m',
+    firesAt: '3m',
+    labels: { device: 'mmcblk0' },
+    summary: `${INSTANCE}: the eMMC mmcblk0 is wearing out`,
+  },
 ];
 
 async function ruleFile(): Promise<RuleFile> {
@@ -421,6 +474,8 @@ test("every metric the shipped rules read is one a gateway exports, and promtool
   exported.add(`${ADMIN_TLS.metrics}_cert_expiry_timestamp_seconds`);
   exported.add(`${httpSourceTls('any').metrics}_cert_expiry_timestamp_seconds`);
   exported.add(`${syslogSourceTls('any').metrics}_cert_expiry_timestamp_seconds`);
+  // the board's gauges exist only where their files do (a Pi's firmware flags, thermal zones, an eMMC: runtime/host/health.ts)
+  for (const name of HOST_METRICS) exported.add(name);
   const rules = await ruleFile();
   const read = new Set(rules.groups.flatMap((g) => g.rules.flatMap((r) => [...r.expr.matchAll(/\bgatehouse_[a-z0-9_]+/g)].map((m) => m[0]))));
   assert.ok(read.size >= 15, `the rules read ${read.size} metrics`);

@@ -20,6 +20,7 @@ export function renderHeader(o) {
   $('warning').hidden = warning === '';
   setText('notice', notice);
   $('notice').hidden = notice === '';
+  renderHost(o.host);
   setText('updated', fmtTime(Date.now()));
   document.title = `${o.gatewayId ?? 'Gatehouse'} · ${fmtRate(o.current?.in ?? 0)} msgs/s · Gatehouse`;
 }
@@ -42,4 +43,24 @@ export function renderCards(o) {
   }
   setText('backlog-total', fmtInt(backlog));
   $('backlog-total').parentElement.classList.toggle('warn', failing);
+}
+
+// The board the gateway runs on (runtime/host/health.ts): its hottest zone and the Raspberry Pi
+// firmware's flags, red while under-voltage, amber once seen since boot or while throttled.
+// Hidden where none of its files exist (a PC, a container).
+function renderHost(h) {
+  $('host-item').hidden = !h;
+  if (!h) return;
+  const temps = h.temperatures ?? [];
+  const hottest = temps.length > 0 ? Math.max(...temps.map((t) => t.celsius)) : undefined;
+  const flags = h.throttled?.text ?? (h.underVoltage ? 'under-voltage now' : 'none');
+  const parts = [
+    hottest === undefined ? '' : `${hottest.toFixed(1)} °C`,
+    flags === 'none' ? (h.throttled || h.underVoltage !== null ? 'power ok' : '') : flags,
+  ];
+  setText('host', parts.filter((p) => p !== '').join(', ') || 'read');
+  const bad = h.underVoltage === true;
+  const warn = flags !== 'none';
+  $('host').className = `badge ${bad ? 'bad' : warn ? 'warn' : 'ok'}`;
+  $('host').title = temps.map((t) => `${t.type}: ${t.celsius.toFixed(1)} °C`).join('\n');
 }
