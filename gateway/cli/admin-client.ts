@@ -340,3 +340,22 @@ export async function adminRequest(
   }
   return json;
 }
+
+/**
+ * GET a text document of the admin API (/metrics, for `gatehouse diagnose`): its body on a 2xx
+ * answer; a connection failure or any other status is GH_ADMIN_UNREACHABLE / GH_ADMIN_BAD_REQUEST.
+ */
+export async function adminGetText(target: AdminTarget, path: string): Promise<string> {
+  let res: RawResponse;
+  try {
+    res = await send(target, 'GET', path, target.token ? { authorization: `Bearer ${target.token}` } : {});
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    throw new GatehouseError('GH_ADMIN_UNREACHABLE', `cannot reach the gateway's admin API at ${target.url}: ${e.message}`, {
+      hint: unreachableHint(target, e),
+    });
+  }
+  if (res.status < 200 || res.status > 299)
+    throw new GatehouseError('GH_ADMIN_BAD_REQUEST', `admin API GET ${path} answered ${res.status}: ${res.text.slice(0, 200)}`);
+  return res.text;
+}

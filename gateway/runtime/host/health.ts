@@ -211,7 +211,11 @@ export async function startHostHealth(opts: HostHealthOptions): Promise<HostHeal
 /** The host part of /api/overview (and `gatehouse status`, `gatehouse diagnose`): null where nothing is read. */
 export function hostOverview(h: HostHealth | undefined): Record<string, unknown> | null {
   const s = h?.current();
-  if (!s) return null;
+  return s ? sampleOverview(s) : null;
+}
+
+/** One read as /api/overview shows it (`gatehouse diagnose` reads once, without a watcher). */
+export function sampleOverview(s: HostSample): Record<string, unknown> {
   return {
     readAt: new Date(s.at).toISOString(),
     temperatures: s.temperatures,
