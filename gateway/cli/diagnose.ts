@@ -224,12 +224,10 @@ export async function runDiagnose(argv: string[], io: CliIO): Promise<number> {
 
   let target: AdminTarget | undefined;
   try {
-    // With a configuration that does not load, the default address (or --admin).
-    target = await resolveAdmin(
-      values.admin ?? (values.config && !config ? 'http://127.0.0.1:9883' : undefined),
-      config ? values.config : undefined,
-      values.token,
-    );
+    // With a configuration that does not load, the default address (or --admin). --admin with
+    // --config: the address given, with the config's admin.token unless --token or GATEHOUSE_ADMIN_TOKEN is given.
+    const token = values.token || process.env.GATEHOUSE_ADMIN_TOKEN || (values.admin ? config?.admin.token : undefined);
+    target = await resolveAdmin(values.admin ?? (values.config && !config ? 'http://127.0.0.1:9883' : undefined), config ? values.config : undefined, token);
     if (target.token) secrets.push(target.token);
   } catch (err) {
     miss({ what: 'the running gateway (admin API)', why: err instanceof GatehouseError ? `${err.message} (${err.hint})` : errorMessage(err) });
