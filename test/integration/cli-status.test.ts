@@ -36,6 +36,7 @@ test('gatehouse status: health, rates, clients, streams, sources, rules; --json;
     'exportersInBackoff',
     'gatewayId',
     'health',
+    'host',
     'links',
     'rates',
     'rules',
