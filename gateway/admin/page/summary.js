@@ -47,20 +47,17 @@ export function renderCards(o) {
 
 // The board the gateway runs on (runtime/host/health.ts): its hottest zone and the Raspberry Pi
 // firmware's flags, red while under-voltage, amber once seen since boot or while throttled.
-// Hidden where none of its files exist (a PC, a container).
+// Hidden where the gateway reads neither a temperature nor the flags (a PC without them, a container).
 function renderHost(h) {
-  $('host-item').hidden = !h;
-  if (!h) return;
-  const temps = h.temperatures ?? [];
+  const temps = h?.temperatures ?? [];
+  const hasFlags = Boolean(h?.throttled) || (h?.underVoltage ?? null) !== null;
+  $('host-item').hidden = !h || (temps.length === 0 && !hasFlags);
+  if ($('host-item').hidden) return;
   const hottest = temps.length > 0 ? Math.max(...temps.map((t) => t.celsius)) : undefined;
   const flags = h.throttled?.text ?? (h.underVoltage ? 'under-voltage now' : 'none');
-  const parts = [
-    hottest === undefined ? '' : `${hottest.toFixed(1)} °C`,
-    flags === 'none' ? (h.throttled || h.underVoltage !== null ? 'power ok' : '') : flags,
-  ];
-  setText('host', parts.filter((p) => p !== '').join(', ') || 'read');
+  const parts = [hottest === undefined ? '' : `${hottest.toFixed(1)} °C`, hasFlags ? (flags === 'none' ? 'power ok' : flags) : ''];
+  setText('host', parts.filter((p) => p !== '').join(', '));
   const bad = h.underVoltage === true;
-  const warn = flags !== 'none';
-  $('host').className = `badge ${bad ? 'bad' : warn ? 'warn' : 'ok'}`;
+  $('host').className = `badge ${bad ? 'bad' : flags !== 'none' ? 'warn' : 'ok'}`;
   $('host').title = temps.map((t) => `${t.type}: ${t.celsius.toFixed(1)} °C`).join('\n');
 }
