@@ -61,6 +61,7 @@ export function describeHost(h: HostOverview): string {
   if (h.throttled)
     parts.push(h.throttled.text === 'none' ? `power and clock ok (flags ${h.throttled.raw})` : `${h.throttled.text.toUpperCase()} (flags ${h.throttled.raw})`);
   else if (h.underVoltage === true) parts.push('UNDER-VOLTAGE NOW');
+  else if (h.underVoltage === false) parts.push('power ok');
   if (h.memory) parts.push(`memory ${fmtBytes(h.memory.availableBytes)} of ${fmtBytes(h.memory.totalBytes)} available`);
   const stalls = Object.entries(h.pressure ?? {})
     .filter(([, p]) => (p.someAvg60 ?? 0) >= 1)
