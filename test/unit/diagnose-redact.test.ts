@@ -9,6 +9,11 @@ import { z } from '../../core/zod.js';
 import { configSchema } from '../../gateway/config/full-schema.js';
 import { destinationSchemas } from '../../gateway/upstream/registry.js';
 import { REDACTED, isSecretKey, redactConfig, redactUrl, scrubber } from '../../gateway/cli/diagnose-redact.js';
+import { configSection } from '../../gateway/cli/diagnose-sections.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify as stringifyYaml } from 'yaml';
+import { tempDir } from '../helpers/index.js';
 
 /** A value per secret option, each unique, so a leak names its option. */
 const S = (name: string): string => `SECRET-${name}-7f3a`;
@@ -140,6 +145,24 @@ test('every secret-bearing option is redacted, and paths to secret files are kep
   assert.ok(paths.includes('exporters[4].destination.headers.Authorization'));
   assert.ok(value !== doc, 'a copy: the document itself is not changed');
   assert.equal((doc.admin as { token: string }).token, S('admin-token'));
+});
+
+test("diagnose's configuration section of that document, written as a YAML file: no secret, the redacted keys named", async (t) => {
+  const dir = await tempDir(t, 'gatehouse-diagnose-config-');
+  const file = join(dir, 'g.yaml');
+  // as a site writes it, a comment holding a secret too (comments are not printed)
+  await writeFile(file, `# admin token: ${S('in-a-comment')}\n${stringifyYaml(secretConfigDocument())}`);
+  const section = await configSection(file, { error: 'not validated here' });
+  const text = section.lines.join('\n');
+  assert.deepEqual(
+    [...text.matchAll(/SECRET-[a-z0-9-]+-7f3a/g)].map((m) => m[0]),
+    [],
+  );
+  assert.match(text, /^redacted: .*, admin\.token, .*, exporters\[6\]\.destination\.connectionString, /m);
+  assert.match(text, /^INVALID: not validated here$/m);
+  // and what it took out scrubs the other sections
+  const scrub = scrubber(section.secrets ?? []);
+  assert.equal(scrub(`exporter k: 403 for ${S('aws-secret')}`), `exporter k: 403 for ${REDACTED}`);
 });
 
 test('URLs: the password and credential query values, wherever they are in a text', () => {
