@@ -6,6 +6,7 @@
 // why. It works with the gateway down (the admin API parts are then listed as not collected) and
 // never blocks long: each part has a deadline (--timeout, 5 s), the admin API's requests included.
 // Secrets: diagnose-redact.ts (by key, by value, then scrubbed from every section as a backstop).
+import { existsSync } from 'node:fs';
 import { writeFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -39,8 +40,9 @@ dead letters and metrics (admin API), the last log lines, and what could not be 
 Works with the gateway stopped. Secrets (passwords, tokens, keys, communities, credentials in URLs,
 header values) are replaced by <redacted>; files holding secrets are never read. Read it before you
 send it.
-  --config FILE     the gateway's config file (the systemd unit's: /etc/gatehouse/gatehouse.yaml)
-  --data-dir DIR    the data dir, as given to start (the systemd unit's: /var/lib/gatehouse)
+  --config FILE     the gateway's config file (with neither this nor --data-dir: the systemd
+                    unit's /etc/gatehouse/gatehouse.yaml and /var/lib/gatehouse, when it exists)
+  --data-dir DIR    the data dir, as given to start
   --admin URL       the admin API (default: from --config, else http://127.0.0.1:9883)
   --token T         admin bearer token (else GATEHOUSE_ADMIN_TOKEN, else admin.token of --config)
   --out FILE|DIR    write there (a folder: gatehouse-diag-<host>-<time>.txt in it); default stdout
@@ -166,6 +168,23 @@ async function adminSections(target: AdminTarget, ms: number, add: (s: Section) 
   }
 }
 
+/** What the systemd unit runs with (systemd/gatehouse.service's ExecStart). */
+export const SERVICE = { config: '/etc/gatehouse/gatehouse.yaml', dataDir: '/var/lib/gatehouse' } as const;
+
+/**
+ * The configuration and data dir to look at: those given; with neither, the systemd unit's when its
+ * config file exists (so `sudo gatehouse diagnose --out /tmp` is all a site is asked to type), else
+ * the built-in defaults `gatehouse start` would use here.
+ */
+export function diagnoseTarget(
+  config: string | undefined,
+  dataDir: string | undefined,
+  exists: (p: string) => boolean = existsSync,
+): { config?: string; dataDir?: string; service: boolean } {
+  if (config === undefined && dataDir === undefined && exists(SERVICE.config)) return { config: SERVICE.config, dataDir: SERVICE.dataDir, service: true };
+  return { ...(config !== undefined ? { config } : {}), ...(dataDir !== undefined ? { dataDir } : {}), service: false };
+}
+
 /** The file name of --out DIR: gatehouse-diag-<host>-<UTC time>.txt. */
 export function diagnoseFileName(now = new Date(), host = os.hostname()): string {
   const t = now
@@ -185,6 +204,7 @@ export async function runDiagnose(argv: string[], io: CliIO): Promise<number> {
   const ms = positiveInt(values.timeout, '--timeout', 5, 600) * 1000;
   // Every admin request ends within the deadline (its socket closed): the process does not linger after the file is written.
   ADMIN_DEADLINE.ms = ms;
+  const where = diagnoseTarget(values.config, values['data-dir']);
   const sections: Section[] = [];
   const missing: Missing[] = [];
   const secrets: string[] = [];
@@ -204,17 +224,20 @@ export async function runDiagnose(argv: string[], io: CliIO): Promise<number> {
   // The configuration as the gateway reads it: where its data dir and admin API are, which certificates it names.
   const loaded: { config?: GatehouseConfig; error?: string } = {};
   try {
-    loaded.config = await withDeadline(loadConfig(values.config, values['data-dir'] ? { dataDir: values['data-dir'] } : {}), ms);
+    loaded.config = await withDeadline(loadConfig(where.config, where.dataDir ? { dataDir: where.dataDir } : {}), ms);
     // Whatever the loaded configuration holds that is secret (the admin token, say) is scrubbed too.
     secrets.push(...redactConfig(loaded.config).secrets);
   } catch (err) {
     loaded.error = err instanceof GatehouseError ? err.describe() : errorMessage(err);
   }
   await part('board health', () => hostSection());
-  const dataDir = loaded.config?.dataDir ?? values['data-dir'];
+  const dataDir = loaded.config?.dataDir ?? where.dataDir;
   if (dataDir) await part('disk (data dir)', () => diskSection(dataDir));
   else miss({ what: 'disk (data dir)', why: 'the configuration did not load: pass --data-dir DIR' });
-  await part('configuration', () => configSection(values.config, loaded));
+  await part('configuration', async () => {
+    const c = await configSection(where.config, loaded);
+    return where.service ? { ...c, lines: [`(no --config or --data-dir given: the systemd unit's, ${SERVICE.config} and ${SERVICE.dataDir})`, ...c.lines] } : c;
+  });
   const config = loaded.config;
   if (config) {
     await part('rule set', () => rulesSection(config));
@@ -227,7 +250,7 @@ export async function runDiagnose(argv: string[], io: CliIO): Promise<number> {
     // With a configuration that does not load, the default address (or --admin). --admin with
     // --config: the address given, with the config's admin.token unless --token or GATEHOUSE_ADMIN_TOKEN is given.
     const token = values.token || process.env.GATEHOUSE_ADMIN_TOKEN || (values.admin ? config?.admin.token : undefined);
-    target = await resolveAdmin(values.admin ?? (values.config && !config ? 'http://127.0.0.1:9883' : undefined), config ? values.config : undefined, token);
+    target = await resolveAdmin(values.admin ?? (where.config && !config ? 'http://127.0.0.1:9883' : undefined), config ? where.config : undefined, token);
     if (target.token) secrets.push(target.token);
   } catch (err) {
     miss({ what: 'the running gateway (admin API)', why: err instanceof GatehouseError ? `${err.message} (${err.hint})` : errorMessage(err) });

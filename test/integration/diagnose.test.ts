@@ -11,6 +11,7 @@ import { execFile } from 'node:child_process';
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { main } from '../../gateway/cli/main.js';
+import { diagnoseTarget } from '../../gateway/cli/diagnose.js';
 import { runCaptured } from '../helpers/cli-capture.js';
 import { cliCommand, startGatewayProcess } from '../helpers/gateway-process.js';
 import { freePort, hungServer, tempDir, waitUntil } from '../helpers/index.js';
@@ -154,6 +155,25 @@ test('an admin API that accepts and never answers does not hold diagnose', async
   // and it closed its connection to the hung server when it gave up
   await waitUntil(() => hung.open() === 0, 'the hung connection closed');
   assert.ok(hung.taken() >= 1);
+});
+
+test("with neither --config nor --data-dir, the systemd unit's when its config exists", () => {
+  assert.deepEqual(
+    diagnoseTarget(undefined, undefined, (p) => p === '/etc/gatehouse/gatehouse.yaml'),
+    { config: '/etc/gatehouse/gatehouse.yaml', dataDir: '/var/lib/gatehouse', service: true },
+  );
+  assert.deepEqual(
+    diagnoseTarget(undefined, undefined, () => false),
+    { service: false },
+  );
+  assert.deepEqual(
+    diagnoseTarget('g.yaml', undefined, () => true),
+    { config: 'g.yaml', service: false },
+  );
+  assert.deepEqual(
+    diagnoseTarget(undefined, '/data', () => true),
+    { dataDir: '/data', service: false },
+  );
 });
 
 test('diagnose --help and a bad option', async () => {
