@@ -201,4 +201,31 @@ export const LINKS_ERRORS = {
     message: 'cannot load TLS files of {listener}: {reason}',
     hint: "check the source's tls.cert and tls.key (PEM files of one key pair) and their permissions",
   },
+  // snmp sources
+  GH_SNMP_SOURCE_LISTEN: {
+    group: 'snmp sources',
+    meaning: "An snmp source could not bind its trap listener's UDP address (the port taken, a privileged port such as 162, an address the host does not have)",
+    message: "snmp source '{source}' cannot listen for traps on udp {host}:{port}: {reason}",
+    hint: 'choose another port (1162), stop the process holding it (snmptrapd), or grant CAP_NET_BIND_SERVICE for 162 (docs/snmp-source.md)',
+  },
+  GH_SNMP_NO_ANSWER: {
+    group: 'snmp sources',
+    meaning:
+      'An SNMP target did not answer a poll within timeoutMs x (retries+1): the agent is down or unreachable, or (v1, v2c) the community is wrong: an agent drops a request with an unknown community without a word, so the two look the same',
+    message: "snmp target '{target}' ({host}:{port}, v{version}) did not answer: {reason}",
+    hint: "check that the agent runs and the port is open (snmpget -v2c -c COMMUNITY HOST sysUpTime.0), and the target's community: a wrong one also times out",
+  },
+  GH_SNMP_AUTH: {
+    group: 'snmp sources',
+    meaning:
+      "An SNMPv3 target refused the gateway's user with a report (unknown user, wrong digest: a wrong passphrase, unsupported security level, decryption error)",
+    message: "snmp target '{target}' ({host}:{port}) refused user '{user}': {reason}",
+    hint: "check the target's user (name, level, authProtocol, privProtocol) and its passphrase files against the agent's user (createUser in snmpd.conf)",
+  },
+  GH_SNMP_REQUEST_FAILED: {
+    group: 'snmp sources',
+    meaning: "An SNMP target answered a poll's request with an error (an error status such as v1's noSuchName or genErr, or an answer net-snmp could not take)",
+    message: "snmp target '{target}' ({host}:{port}) refused a request: {reason}",
+    hint: "check the poll's OIDs and the agent's view of them (rocommunity/rouser and view in snmpd.conf)",
+  },
 } as const satisfies Record<string, ErrorSpec>;

@@ -8,6 +8,7 @@ import { combineProblems } from '../../core/validation.js';
 import type { GatehouseConfig } from './schema.js';
 import { MQTT_SOURCE_FILES } from '../pipeline/sources/mqtt/files.js';
 import { httpSourceFiles } from '../pipeline/sources/http/files.js';
+import { snmpSourceFiles } from '../pipeline/sources/snmp/files.js';
 import { syslogSourceFiles } from '../pipeline/sources/syslog/files.js';
 import { sessionExpiryIgnored } from '../pipeline/sources/mqtt/options.js';
 import { sharedSourceClientIdWarning } from '../pipeline/sources/mqtt/client-id.js';
@@ -117,7 +118,7 @@ export function configFileProblems(config: GatehouseConfig): GatehouseError[] {
     for (const f of destinationFiles(e.destination)) check(f.holder[f.key] as string, `exporters.${i}.destination.${f.path}`, f.what);
   }
   for (const [i, src] of ((config.sources ?? []) as Array<Record<string, unknown>>).entries()) {
-    for (const f of [...httpSourceFiles(src), ...syslogSourceFiles(src)]) check(f.holder[f.key] as string, `sources.${i}.${f.path}`, f.what);
+    for (const f of [...httpSourceFiles(src), ...syslogSourceFiles(src), ...snmpSourceFiles(src)]) check(f.holder[f.key] as string, `sources.${i}.${f.path}`, f.what);
     if (src.type !== 'mqtt') continue;
     for (const [k, what] of MQTT_SOURCE_FILES) if (typeof src[k] === 'string') check(src[k], `sources.${i}.${k}`, what);
   }

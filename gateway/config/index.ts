@@ -11,6 +11,7 @@ import { readConfigFile, validateConfig } from './load.js';
 import { withEntries, type EntrySchemas, type GatehouseConfig } from './schema.js';
 import { MQTT_SOURCE_FILES } from '../pipeline/sources/mqtt/files.js';
 import { httpSourceFiles } from '../pipeline/sources/http/files.js';
+import { snmpSourceFiles } from '../pipeline/sources/snmp/files.js';
 import { syslogSourceFiles } from '../pipeline/sources/syslog/files.js';
 
 export { DEFAULT_RULE_SET, defaultExporters, type GatehouseConfig } from './schema.js';
@@ -235,6 +236,7 @@ export async function loadConfig(
     // http and syslog sources: their TLS files (reloaded on SIGHUP) and token files (read at start).
     for (const f of httpSourceFiles(src as unknown as Record<string, unknown>)) f.holder[f.key] = resolve(base, f.holder[f.key] as string);
     for (const f of syslogSourceFiles(src as unknown as Record<string, unknown>)) f.holder[f.key] = resolve(base, f.holder[f.key] as string);
+    for (const f of snmpSourceFiles(src as unknown as Record<string, unknown>)) f.holder[f.key] = resolve(base, f.holder[f.key] as string);
     // MQTT sources: their TLS files, read at start and before each reconnect.
     if (src.type === 'mqtt') {
       const files = src as unknown as Record<string, string | undefined>;

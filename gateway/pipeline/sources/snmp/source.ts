@@ -1,0 +1,68 @@
+// A `type: snmp` source: its polls (poller.ts) and its trap listener (traps.ts), one status.
+import { errorMessage } from '../../../../core/errors.js';
+import type { Intake, Source, SourceStatus } from '../../contract.js';
+import type { SourceDeps } from '../kind.js';
+import type { NetSnmp } from './lib.js';
+import { snmpMetrics } from './metrics.js';
+import type { SnmpSourceOptions } from './options.js';
+import { SnmpPoller } from './poller.js';
+import { TrapListener } from './traps.js';
+
+/** How long a stop waits for traps' commits (their informs answered meanwhile). */
+const STOP_DRAIN_MS = 2000;
+
+export class SnmpSource implements Source {
+  readonly kind = 'snmp';
+  readonly name: string;
+  private state = 'stopped';
+  private lastError: string | undefined;
+  private readonly poller: SnmpPoller | undefined;
+  private readonly traps: TrapListener | undefined;
+
+  constructor(
+    private readonly opts: SnmpSourceOptions,
+    lib: NetSnmp,
+    deps: SourceDeps,
+  ) {
+    this.name = opts.name;
+    const metrics = snmpMetrics(deps.registry);
+    if (opts.polls.length > 0) this.poller = new SnmpPoller(lib, opts, deps, metrics);
+    if (opts.traps) this.traps = new TrapListener(lib, opts.name, opts.traps, deps, metrics);
+    this.logger = deps.logger;
+  }
+
+  private readonly logger: SourceDeps['logger'];
+
+  async start(intake: Intake): Promise<void> {
+    try {
+      await this.traps?.start(intake);
+    } catch (err) {
+      this.state = 'failed';
+      this.lastError = errorMessage(err);
+      throw err;
+    }
+    this.poller?.start(intake);
+    this.state = 'running';
+    this.logger.info({ targets: this.opts.targets.length, polls: this.opts.polls.length, traps: this.traps?.address ?? null }, 'snmp source started');
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.poller?.stop(), this.traps?.stop(STOP_DRAIN_MS)]);
+    if (this.state !== 'failed') this.state = 'stopped';
+  }
+
+  status(): SourceStatus {
+    const t = this.traps;
+    return {
+      kind: this.kind,
+      name: this.name,
+      state: this.state,
+      details: {
+        connected: this.poller?.answering ?? true,
+        targets: this.poller?.status() ?? [],
+        traps: t ? { listening: t.address ?? null, informsAnswered: t.informs, outcomes: { ...t.counts } } : null,
+        ...(this.lastError ? { lastError: this.lastError } : {}),
+      },
+    };
+  }
+}

@@ -1,0 +1,147 @@
+// The snmp source's polls against a real agent (Debian snmpd): scalars, ifTable rows, a value that
+// changes between polls, v3 authPriv, a wrong community (a timeout, its hint), a wrong v3
+// passphrase (a report), an agent stopped and started again mid-run (one outage said once, polls
+// resume), a huge table capped at maxRows, a poll overrunning its interval (skipped, counted).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { metricValue, waitUntil } from '../helpers/index.js';
+import { EXTEND_LINES, PASS_OID, V3, snmpRig, snmpSkip, snmpd } from '../helpers/snmp-rig.js';
+
+const skip = snmpSkip;
+
+test('polls scalars and ifTable rows from snmpd (v2c); a changed value is read at the next poll; committed', { skip, timeout: 60_000 }, async (t) => {
+  const agent = await snmpd(t);
+  const rig = await snmpRig(t, {
+    targets: [{ name: 'agent', host: '127.0.0.1', port: agent.port, version: '2c', community: 'public' }],
+    polls: [
+      {
+        name: 'system',
+        intervalMs: 300,
+        fields: {
+          name: 'sysName.0',
+          location: '1.3.6.1.2.1.1.6.0',
+          contact: 'sysContact.0',
+          uptime: 'sysUpTime.0',
+          counter: PASS_OID,
+          absent: '1.3.6.1.2.1.1.99.0',
+        },
+        tables: [{ name: 'interfaces', columns: { descr: 'ifDescr', type: 'ifType', in: 'ifInOctets', mac: 'ifPhysAddress' } }],
+      },
+    ],
+  });
+  const first = await waitUntil(async () => (await rig.committed())[0], 'a committed poll', 15_000);
+  assert.equal(first.topic, 'snmp/agent/system');
+  assert.equal(first.target, 'agent');
+  assert.equal(first.poll, 'system');
+  const fields = first.fields as Record<string, unknown>;
+  assert.equal(fields.name, 'gatehouse-test');
+  assert.equal(fields.location, 'cabinet-3');
+  assert.equal(typeof fields.uptime, 'number');
+  assert.equal(fields.counter, 42);
+  assert.equal(fields.absent, null, 'noSuchObject is null');
+  assert.deepEqual(first.missing, ['absent']);
+  const rows = (first.rows as Record<string, Record<string, Record<string, unknown>>>).interfaces!;
+  assert.equal(rows['1']?.descr, 'lo', 'row 1 is the loopback, keyed by its index');
+  assert.equal(rows['1']?.type, 24, 'softwareLoopback(24) as a number');
+  assert.equal(typeof rows['1']?.in, 'number');
+  assert.ok(Object.keys(rows).length >= 1);
+  await agent.setContact('ops@depot-7 ✓');
+  await waitUntil(
+    async () => (await rig.committed()).some((m) => (m.fields as Record<string, unknown>).contact === 'ops@depot-7 ✓'),
+    'the new value read',
+    15_000,
+  );
+  const d = rig.details();
+  assert.equal(d.targets[0]?.state, 'ok');
+  assert.ok((d.targets[0]?.polls as number) >= 2);
+  assert.ok((await metricValue(rig.deps.registry, 'gatehouse_snmp_source_missing_values_total', { target: 'agent' })) >= 1);
+  assert.ok((await metricValue(rig.deps.registry, 'gatehouse_industrial_values_total', { kind: 'snmp', device: 'agent' })) > 5);
+});
+
+test('v3 authPriv polls; a wrong v3 passphrase is a report (GH_SNMP_AUTH), a wrong community a timeout with its hint', { skip, timeout: 60_000 }, async (t) => {
+  const agent = await snmpd(t);
+  const dir = agent.dir;
+  await writeFile(join(dir, 'auth'), `${V3.auth}\n`);
+  await writeFile(join(dir, 'priv'), `${V3.priv}\n`);
+  await writeFile(join(dir, 'wrong'), 'not-the-passphrase\n');
+  await writeFile(join(dir, 'community'), 'private-wrong\n');
+  const user = (authKeyFile: string) => ({
+    name: V3.user,
+    level: 'authPriv',
+    authProtocol: 'sha',
+    authKeyFile,
+    privProtocol: 'aes',
+    privKeyFile: join(dir, 'priv'),
+  });
+  const rig = await snmpRig(t, {
+    targets: [
+      { name: 'v3', host: '127.0.0.1', port: agent.port, version: '3', user: user(join(dir, 'auth')) },
+      { name: 'v3-wrong', host: '127.0.0.1', port: agent.port, version: '3', user: user(join(dir, 'wrong')) },
+      { name: 'v2-wrong', host: '127.0.0.1', port: agent.port, version: '2c', communityFile: join(dir, 'community'), timeoutMs: 200, retries: 0 },
+    ],
+    polls: [{ name: 'sys', intervalMs: 500, fields: { name: 'sysName.0' } }],
+  });
+  const v3 = await waitUntil(async () => (await rig.committed()).find((m) => m.target === 'v3'), 'a v3 poll committed', 15_000);
+  assert.equal((v3.fields as Record<string, unknown>).name, 'gatehouse-test');
+  const targets = () => Object.fromEntries(rig.details().targets.map((x) => [x.name as string, x]));
+  await waitUntil(() => targets()['v3-wrong']?.state === 'failing' && targets()['v2-wrong']?.state === 'failing', 'both wrong ones failing', 15_000);
+  const wrongV3 = targets()['v3-wrong']!;
+  assert.match(String(wrongV3.lastError), /refused user 'ghuser'.*Wrong Digest|refused user 'ghuser'.*Decryption/);
+  assert.equal((wrongV3.readErrors as Record<string, number>).auth >= 1, true);
+  const wrongV2 = targets()['v2-wrong']!;
+  assert.match(String(wrongV2.lastError), /did not answer/);
+  assert.equal((wrongV2.readErrors as Record<string, number>).timeout >= 1, true);
+  assert.match(rig.log(), /"code":"GH_SNMP_NO_ANSWER"[^\n]*a wrong one also times out/, 'the hint says a wrong community also times out');
+  assert.ok(!(await rig.committed()).some((m) => m.target !== 'v3'), 'nothing committed for the failing targets');
+});
+
+test('an agent stopped and started again mid-run: one outage said once, polls resume, a gap counted', { skip, timeout: 60_000 }, async (t) => {
+  const agent = await snmpd(t);
+  const rig = await snmpRig(t, {
+    targets: [{ name: 'ups', host: '127.0.0.1', port: agent.port, timeoutMs: 100, retries: 0 }],
+    polls: [{ name: 'sys', intervalMs: 150, fields: { up: 'sysUpTime.0' } }],
+  });
+  await waitUntil(async () => (await rig.committed()).length >= 1, 'a first poll', 15_000);
+  await agent.stop();
+  const failed = () => (rig.details().targets[0]?.readErrors as Record<string, number>).timeout;
+  await waitUntil(() => failed() >= 5, 'five polls timed out', 15_000);
+  const before = (await rig.committed()).length;
+  await agent.start();
+  await waitUntil(async () => (await rig.committed()).length > before, 'polls resumed', 15_000);
+  await waitUntil(() => rig.details().targets[0]?.gaps === 1, 'the gap counted', 5000);
+  const lines = rig.log().split('\n');
+  assert.equal(lines.filter((l) => l.includes('snmp target not answering')).length, 1, 'said once, not per poll');
+  assert.equal(lines.filter((l) => l.includes('snmp target answering again')).length, 1);
+  assert.equal(await metricValue(rig.deps.registry, 'gatehouse_industrial_gaps_total', { kind: 'snmp' }), 1);
+  assert.equal(rig.details().targets[0]?.state, 'ok');
+});
+
+test('a huge table is capped at maxRows (truncated, counted); a poll overrunning its interval is skipped and counted', { skip, timeout: 60_000 }, async (t) => {
+  const agent = await snmpd(t);
+  const rig = await snmpRig(t, {
+    targets: [
+      { name: 'agent', host: '127.0.0.1', port: agent.port },
+      // nothing answers there: each run waits 2 x 400 ms, the interval is 200 ms
+      { name: 'silent', host: '127.0.0.1', port: 9, timeoutMs: 400, retries: 1 },
+    ],
+    polls: [
+      { name: 'big', targets: ['agent'], intervalMs: 60_000, tables: [{ name: 'lines', columns: { line: EXTEND_LINES }, maxRows: 100 }] },
+      { name: 'fast', targets: ['silent'], intervalMs: 200, fields: { up: 'sysUpTime.0' } },
+    ],
+  });
+  const m = await waitUntil(async () => (await rig.committed()).find((x) => x.poll === 'big'), 'the big table', 20_000);
+  const rows = (m.rows as Record<string, Record<string, { line: string }>>).lines!;
+  assert.equal(Object.keys(rows).length, 100);
+  assert.equal(rows['1']?.line, '1');
+  assert.deepEqual(m.truncated, ['lines']);
+  assert.equal(await metricValue(rig.deps.registry, 'gatehouse_snmp_source_tables_truncated_total'), 1);
+  await waitUntil(
+    async () => (await metricValue(rig.deps.registry, 'gatehouse_industrial_dropped_total', { kind: 'snmp', reason: 'overrun' })) >= 2,
+    'overruns counted',
+    10_000,
+  );
+  const silent = rig.details().targets.find((x) => x.name === 'silent')!;
+  assert.ok(((silent.schedules as Array<{ skipped: number }>)[0]?.skipped ?? 0) >= 2);
+});
