@@ -21,7 +21,7 @@ export async function runSources(argv: string[], io: CliIO): Promise<number> {
   if (values.help) {
     writeLine(
       io.stdout,
-      `usage: ${USAGE}\nShows each configured source (sources: in the config: file, modbus, opcua, mqtt, http, syslog): its name, kind, state and a summary (as on the status page), and its last error while it is not healthy; a built-in source (the serial links, the embedded broker) only while it is not running. --json prints the API body (every built-in source included).\n${ADMIN_FLAGS_HELP}\n${JSON_FLAG_HELP}`,
+      `usage: ${USAGE}\nShows each configured source (sources: in the config: file, modbus, opcua, mqtt, http, syslog, snmp): its name, kind, state and a summary (as on the status page), and its last error while it is not healthy; a built-in source (the serial links, the embedded broker) only while it is not running. --json prints the API body (every built-in source included).\n${ADMIN_FLAGS_HELP}\n${JSON_FLAG_HELP}`,
     );
     return 0;
   }
@@ -121,6 +121,11 @@ export function describeSource(s: SourceStatus): string[] {
     if (dev.state === 'failing' && devErr) lines.push(`  ${dev.name ?? '?'}: ${devErr}`);
     else lines.push(...tagErrorLines(dev));
   }
+  // An SNMP target that does not answer (or refuses the gateway's user), with why.
+  for (const target of s.kind === 'snmp' ? ((d as SnmpDetails).targets ?? []) : []) {
+    const targetErr = lastErrorOf(target as Record<string, unknown>);
+    if (target.state === 'failing' && targetErr) lines.push(`  ${target.name ?? '?'}: ${targetErr}`);
+  }
   return lines;
 }
 
@@ -150,6 +155,8 @@ function summary(kind: string, d: Record<string, unknown>, state: string): strin
       return httpSummary(d as HttpDetails);
     case 'syslog':
       return syslogSummary(d as SyslogDetails);
+    case 'snmp':
+      return snmpSummary(d as SnmpDetails);
     default:
       return genericSummary(d);
   }
@@ -292,6 +299,40 @@ function syslogSummary(d: SyslogDetails): string[] {
     d.connections ? plural(d.connections, 'connection') : null,
     d.parseFailures ? `${d.parseFailures} neither RFC 5424 nor 3164 (kept as format unknown)` : null,
     d.truncated ? `${d.truncated} cut at maxMessageBytes` : null,
+    dropped.length > 0 ? `dropped: ${dropped.map(([why, n]) => `${n} ${why}`).join(', ')}` : null,
+  );
+}
+
+interface SnmpDetails {
+  targets?: Array<{
+    name?: string;
+    state?: string;
+    lastError?: string | null;
+    lastErrorAt?: string | null;
+    polls?: number;
+    lastGoodRead?: string | null;
+    gaps?: number;
+    schedules?: Array<{ skipped?: number }>;
+  }>;
+  traps?: { listening?: string | null; outcomes?: Record<string, number>; informsAnswered?: number } | null;
+}
+
+function snmpSummary(d: SnmpDetails): string[] {
+  const targets = d.targets ?? [];
+  const failing = targets.filter((x) => x.state === 'failing').length;
+  const reads = targets.map((x) => x.lastGoodRead).filter((x): x is string => typeof x === 'string');
+  const skipped = targets.reduce((n, x) => n + (x.schedules ?? []).reduce((m, s) => m + (s.skipped ?? 0), 0), 0);
+  const gaps = targets.reduce((n, x) => n + (x.gaps ?? 0), 0);
+  const t = d.traps;
+  const dropped = Object.entries(t?.outcomes ?? {}).filter(([k, n]) => k !== 'committed' && n > 0);
+  return present(
+    targets.length > 0 ? `${plural(targets.length, 'target')}${failing ? ` (${failing} failing)` : ''}` : null,
+    targets.length > 0 ? `${targets.reduce((n, x) => n + (x.polls ?? 0), 0)} polls committed` : null,
+    targets.length > 0 ? lastGood(reads.sort().at(-1)) : null,
+    skipped ? `${skipped} polls skipped` : null,
+    gaps ? plural(gaps, 'gap') : null,
+    t ? `traps on udp ${t.listening ?? '-'}: ${t.outcomes?.committed ?? 0} committed` : null,
+    t?.informsAnswered ? `${t.informsAnswered} informs answered` : null,
     dropped.length > 0 ? `dropped: ${dropped.map(([why, n]) => `${n} ${why}`).join(', ')}` : null,
   );
 }

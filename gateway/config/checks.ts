@@ -118,7 +118,8 @@ export function configFileProblems(config: GatehouseConfig): GatehouseError[] {
     for (const f of destinationFiles(e.destination)) check(f.holder[f.key] as string, `exporters.${i}.destination.${f.path}`, f.what);
   }
   for (const [i, src] of ((config.sources ?? []) as Array<Record<string, unknown>>).entries()) {
-    for (const f of [...httpSourceFiles(src), ...syslogSourceFiles(src), ...snmpSourceFiles(src)]) check(f.holder[f.key] as string, `sources.${i}.${f.path}`, f.what);
+    for (const f of [...httpSourceFiles(src), ...syslogSourceFiles(src), ...snmpSourceFiles(src)])
+      check(f.holder[f.key] as string, `sources.${i}.${f.path}`, f.what);
     if (src.type !== 'mqtt') continue;
     for (const [k, what] of MQTT_SOURCE_FILES) if (typeof src[k] === 'string') check(src[k], `sources.${i}.${k}`, what);
   }

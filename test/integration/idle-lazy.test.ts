@@ -77,6 +77,10 @@ const LAZY: ReadonlyArray<[string, string]> = [
   ['http source options', '/gateway/pipeline/sources/http/options.'],
   ['syslog source', '/gateway/pipeline/sources/syslog/source.'],
   ['syslog source options', '/gateway/pipeline/sources/syslog/options.'],
+  // its files.ts (community and passphrase files the config resolves) is the config loader's
+  ['snmp source', '/gateway/pipeline/sources/snmp/source.'],
+  ['snmp source options', '/gateway/pipeline/sources/snmp/options.'],
+  ['net-snmp', '/node_modules/net-snmp/'],
   ['mqtt.js (MQTT bridge destination, upstream control channel)', '/node_modules/mqtt/'],
   ['nats', '/node_modules/nats/'],
   ['pg (postgres destination)', '/node_modules/pg/'],
@@ -128,6 +132,9 @@ sources:
     name: cabinet
     udp: { port: 0 }
     tcp: { port: 0 }
+  - type: snmp
+    name: ups
+    traps: { port: 0, communities: [public] }
 jobs:
   - name: hb
     schedule: '*/5 * * * *'
@@ -142,6 +149,8 @@ jobs:
     ['file source', '/gateway/pipeline/sources/file/'],
     ['http source', '/gateway/pipeline/sources/http/source.'],
     ['syslog source', '/gateway/pipeline/sources/syslog/source.'],
+    ['snmp source', '/gateway/pipeline/sources/snmp/source.'],
+    ['net-snmp', '/node_modules/net-snmp/'],
   ] as const) {
     assert.ok(loadedAny(urls, fragment), `${what} is loaded when configured`);
   }

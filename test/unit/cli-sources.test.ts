@@ -290,3 +290,38 @@ test('syslog: its addresses, messages committed, connections, parse failures, cu
     ['quiet (syslog) running: udp 127.0.0.1:5514; 0 messages committed'],
   );
 });
+
+test('snmp: targets and how many fail, polls committed, the latest good read, skipped polls, gaps, traps and drops; a failing target adds its error', () => {
+  const details = {
+    connected: false,
+    targets: [
+      { name: 'ups-1', state: 'ok', polls: 40, lastGoodRead: T2, gaps: 1, schedules: [{ skipped: 0 }] },
+      {
+        name: 'pdu-2',
+        state: 'failing',
+        polls: 2,
+        lastGoodRead: T1,
+        gaps: 0,
+        schedules: [{ skipped: 3 }],
+        lastError: "snmp target 'pdu-2' (10.0.0.9:161, v2c) did not answer: no answer in 2000 ms x 2",
+        lastErrorAt: T2,
+      },
+    ],
+    traps: { listening: '127.0.0.1:1162', informsAnswered: 2, outcomes: { committed: 7, busy: 4, unauthorised: 1 } },
+    lastError: "target 'pdu-2': snmp target 'pdu-2' (10.0.0.9:161, v2c) did not answer: no answer in 2000 ms x 2",
+    lastErrorAt: T2,
+  };
+  assert.deepEqual(describeSource({ kind: 'snmp', name: 'cabinet', state: 'running', details }), [
+    `cabinet (snmp) running: 2 targets (1 failing); 42 polls committed; last good read ${T2}; 3 polls skipped; 1 gap; traps on udp 127.0.0.1:1162: 7 committed; 2 informs answered; dropped: 4 busy, 1 unauthorised`,
+    `  pdu-2: last error at ${T2}: snmp target 'pdu-2' (10.0.0.9:161, v2c) did not answer: no answer in 2000 ms x 2`,
+  ]);
+  assert.deepEqual(
+    describeSource({
+      kind: 'snmp',
+      name: 'traps',
+      state: 'running',
+      details: { connected: true, targets: [], traps: { listening: '127.0.0.1:1162', informsAnswered: 0, outcomes: {} } },
+    }),
+    ['traps (snmp) running: traps on udp 127.0.0.1:1162: 0 committed'],
+  );
+});

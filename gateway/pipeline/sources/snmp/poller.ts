@@ -260,6 +260,8 @@ export class SnmpPoller {
   }
 
   private answered(t: TargetState): void {
+    // a target down since the start (never answered) has no outage to close: its end is said here
+    if (t.down && !t.outages.open) this.deps.logger.info({ target: t.target.name }, 'snmp target answering again');
     t.outages.answered();
     t.down = false;
     this.connected();

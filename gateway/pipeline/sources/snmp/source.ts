@@ -53,15 +53,20 @@ export class SnmpSource implements Source {
 
   status(): SourceStatus {
     const t = this.traps;
+    const targets = this.poller?.status() ?? [];
+    // the first failing target's error: what `gatehouse sources` and the status page show
+    const failing = targets.find((x) => x.state === 'failing');
+    const lastError = this.lastError ?? (failing ? `target '${String(failing.name)}': ${String(failing.lastError)}` : undefined);
     return {
       kind: this.kind,
       name: this.name,
-      state: this.state,
+      // a source of polls only whose every target fails is not up (gatehouse_source_up 0)
+      state: this.state === 'running' && !this.traps && targets.length > 0 && targets.every((x) => x.state === 'failing') ? 'retrying' : this.state,
       details: {
         connected: this.poller?.answering ?? true,
-        targets: this.poller?.status() ?? [],
+        targets,
         traps: t ? { listening: t.address ?? null, informsAnswered: t.informs, outcomes: { ...t.counts } } : null,
-        ...(this.lastError ? { lastError: this.lastError } : {}),
+        ...(lastError ? { lastError, ...(failing?.lastErrorAt ? { lastErrorAt: failing.lastErrorAt } : {}) } : {}),
       },
     };
   }
