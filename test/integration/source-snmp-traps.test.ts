@@ -81,7 +81,7 @@ test('an inform is answered only once committed: held, no answer; refused, none 
   assert.notEqual(refused.code, 0);
   assert.match(refused.stderr, /Timeout/i);
   assert.equal(rig.details().traps?.informsAnswered, 2);
-  assert.ok(((rig.details().traps?.outcomes as Record<string, number>).refused ?? 0) >= 1);
+  assert.ok((((rig.details().traps?.outcomes ?? {}) as Record<string, number>).refused ?? 0) >= 1);
 });
 
 test('v3 traps and informs of a configured user (authPriv) are taken; an unknown community is dropped and counted', { skip, timeout: 60_000 }, async (t) => {
@@ -109,7 +109,7 @@ test('v3 traps and informs of a configured user (authPriv) are taken; an unknown
     ['3', V3.user, 'coldStart'],
     ['3', V3.user, 'warmStart'],
   ]);
-  await waitUntil(() => (rig.details().traps?.outcomes as Record<string, number>).unauthorised === 1, 'the wrong community counted', 5000);
+  await waitUntil(() => ((rig.details().traps?.outcomes ?? {}) as Record<string, number>).unauthorised === 1, 'the wrong community counted', 5000);
 });
 
 test('garbage datagrams and a trap flood past maxInFlight: bounded, counted, no crash', { skip, timeout: 60_000 }, async (t) => {
@@ -128,7 +128,7 @@ test('garbage datagrams and a trap flood past maxInFlight: bounded, counted, no 
     Buffer.from([0x30, 0x82, 0xff, 0xff, 0x02]),
     bytes.subarray(0, bytes.length - 3),
   ]);
-  await waitUntil(() => ((rig.details().traps?.outcomes as Record<string, number>).invalid ?? 0) >= 3, 'garbage counted', 5000);
+  await waitUntil(() => (((rig.details().traps?.outcomes ?? {}) as Record<string, number>).invalid ?? 0) >= 3, 'garbage counted', 5000);
   rig.intake.hold();
   await sendUdp(
     rig.trapPort,

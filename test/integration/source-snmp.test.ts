@@ -105,7 +105,7 @@ test('an agent stopped and started again mid-run: one outage said once, polls re
   });
   await waitUntil(async () => (await rig.committed()).length >= 1, 'a first poll', 15_000);
   await agent.stop();
-  const failed = () => (rig.details().targets[0]?.readErrors as Record<string, number>).timeout;
+  const failed = () => ((rig.details().targets[0]?.readErrors ?? {}) as Record<string, number>).timeout ?? 0;
   await waitUntil(() => failed() >= 5, 'five polls timed out', 15_000);
   const before = (await rig.committed()).length;
   await agent.start();

@@ -70,7 +70,7 @@ export class TrapListener {
     private readonly lib: NetSnmp,
     private readonly name: string,
     private readonly o: SnmpTraps,
-    private readonly deps: SourceDeps,
+    deps: SourceDeps,
     private readonly metrics: SnmpMetrics,
   ) {
     this.clocks = clocksOf(deps);

@@ -36,15 +36,21 @@ export function typeName(type: number): string {
   return `type-${type}`;
 }
 
-// Text with no control characters but tab, CR and LF (U+FFFD: not valid UTF-8).
-const UNPRINTABLE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/;
+/** Text with a control character other than tab, LF and CR, or U+FFFD (the bytes were not UTF-8). */
+function unprintable(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0x7f || c === 0xfffd) return true;
+  }
+  return false;
+}
 
 function octets(b: Buffer): string {
   // Many agents pad strings with NULs: taken off before the test.
   let end = b.length;
   while (end > 0 && b[end - 1] === 0) end--;
   const text = b.subarray(0, end).toString('utf8');
-  return end > 0 && !UNPRINTABLE.test(text) ? text : b.toString('hex');
+  return end > 0 && !unprintable(text) ? text : b.toString('hex');
 }
 
 function counter64(v: unknown): number | string {
