@@ -1,0 +1,102 @@
+// docs/snmp-source.md runs as written: its "Try it" snmpd.conf and snmpd command run a real agent
+// (Debian `snmpd`), its configuration a real gateway process (the ports moved to free ones), and
+// its snmptrap and snmpinform lines (Debian `snmp`) are run by sh; the payloads the page shows are
+// compared with the ones committed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { repoRoot, tempDir, waitUntil } from '../helpers/index.js';
+import { restartablePort } from '../helpers/ports.js';
+import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
+import { snmpSkip } from '../helpers/snmp-rig.js';
+
+const PAGE = join(repoRoot, 'docs', 'snmp-source.md');
+
+/** The first fenced block of `lang` after `heading` (after `after`, when given). */
+function blockAfter(text: string, heading: string, lang: string, after = ''): string {
+  const from = text.indexOf(after, text.indexOf(heading));
+  assert.ok(text.indexOf(heading) >= 0 && from >= 0, `docs/snmp-source.md has '${heading}' / '${after}'`);
+  const open = text.indexOf(`\`\`\`${lang}\n`, from);
+  const close = text.indexOf('\n```', open + 1);
+  return text.slice(open + lang.length + 4, close + 1);
+}
+
+async function records(gw: GatewayProcess): Promise<Array<{ topic: string; payload: Record<string, unknown> }>> {
+  const res = (await (await fetch(`${gw.adminUrl}/api/streams/archive/records?from=1&limit=100`)).json()) as {
+    records: Array<{ topic: string; payload: string }>;
+  };
+  return res.records.map((r) => ({ topic: r.topic, payload: JSON.parse(r.payload) as Record<string, unknown> }));
+}
+
+test("docs/snmp-source.md 'Try it': snmpd polled, the trap and the inform committed, with the payloads the page shows", {
+  skip: snmpSkip,
+  timeout: 90_000,
+}, async (t) => {
+  const page = await readFile(PAGE, 'utf8');
+  const dir = await tempDir(t, 'gatehouse-snmp-doc-');
+  const agentPort = await restartablePort(t);
+  const trapPort = await restartablePort(t);
+  await writeFile(join(dir, 'snmpd.conf'), blockAfter(page, '## Try it', ''));
+  const [snmpdLine] = blockAfter(page, '## Try it', 'sh')
+    .split('\n')
+    .filter((l) => l.trim() !== '') as [string];
+  assert.match(snmpdLine, /udp:127\.0\.0\.1:1161$/);
+  const env = { ...process.env, MIBS: '', MIBDIRS: '/nonexistent' };
+  const agent = spawn('sh', ['-c', `exec env ${snmpdLine.replace('/tmp/snmpd', join(dir, 'persist')).replace(':1161', `:${agentPort}`)}`], {
+    cwd: dir,
+    stdio: 'ignore',
+    env,
+  });
+  t.after(async () => {
+    if (agent.exitCode === null) {
+      agent.kill('SIGTERM');
+      await once(agent, 'exit');
+    }
+  });
+  const yaml = blockAfter(page, '## Try it', 'yaml');
+  const config = await writeConfig(
+    dir,
+    `dataDir: ${JSON.stringify(join(dir, 'data'))}\n${yaml.replace('port: 1161', `port: ${agentPort}`).replace('port: 1162', `port: ${trapPort}`).replace('intervalMs: 10000', 'intervalMs: 500')}`,
+  );
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  const poll = await waitUntil(async () => (await records(gw)).find((r) => r.topic === 'snmp/agent/system'), 'a poll committed', 30_000, 100).catch(
+    async (e) => {
+      t.diagnostic(JSON.stringify(gw.logs.slice(-8)));
+      t.diagnostic(JSON.stringify((await records(gw)).slice(0, 2)));
+      throw e;
+    },
+  );
+  const shownPoll = JSON.parse(blockAfter(page, '## Try it', 'json')) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(poll.payload), Object.keys(shownPoll), 'the fields the page shows, in its order');
+  const fields = poll.payload.fields as Record<string, unknown>;
+  assert.deepEqual([fields.name, fields.location, typeof fields.uptime], ['gw-7', 'cabinet-3', 'number']);
+  const lo = (poll.payload.rows as Record<string, Record<string, Record<string, unknown>>>).interfaces!['1']!;
+  assert.deepEqual([lo.descr, lo.type], ['lo', 24]);
+  const lines = blockAfter(page, '## Try it', 'sh', 'In a second terminal')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
+  assert.equal(lines.length, 2);
+  for (const line of lines) execFileSync('sh', ['-ec', line.replace('127.0.0.1:1162', `127.0.0.1:${trapPort}`)], { env, timeout: 30_000 });
+  const traps = await waitUntil(
+    async () => {
+      const r = (await records(gw)).filter((x) => x.topic.startsWith('snmp/traps/'));
+      return r.length === 2 ? r : undefined;
+    },
+    'the trap and the inform committed',
+    15_000,
+    100,
+  );
+  assert.deepEqual(
+    traps.map((x) => x.topic),
+    ['snmp/traps/127.0.0.1/linkDown', 'snmp/traps/127.0.0.1/upsTrapOnBattery'],
+  );
+  const shownTrap = JSON.parse(blockAfter(page, '## Try it', 'json', 'snmp/traps/127.0.0.1/linkDown')) as Record<string, unknown>;
+  const trap = traps[0]!.payload;
+  assert.deepEqual(Object.keys(trap), Object.keys(shownTrap));
+  for (const k of ['agent', 'from', 'version', 'inform', 'trapOid', 'trapName', 'varbinds']) assert.deepEqual(trap[k], shownTrap[k], k);
+  assert.equal(traps[1]!.payload.inform, true);
+});
