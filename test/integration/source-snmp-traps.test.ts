@@ -144,3 +144,16 @@ test('garbage datagrams and a trap flood past maxInFlight: bounded, counted, no 
   assert.equal((await snmpTool('snmptrap', ['-v2c', '-c', 'public', `127.0.0.1:${rig.trapPort}`, '', '1.3.6.1.6.3.1.1.5.4'])).code, 0);
   await waitUntil(() => outcomes().committed === 6, 'a trap after the flood', 5000);
 });
+
+test('a trap port already taken fails the start with GH_SNMP_SOURCE_LISTEN naming the port', { skip, timeout: 30_000 }, async (t) => {
+  const holder = createSocket('udp4');
+  holder.bind(0, '127.0.0.1');
+  await once(holder, 'listening');
+  t.after(() => holder.close());
+  const port = holder.address().port;
+  await assert.rejects(
+    trapRig(t, { port }),
+    (err: Error & { code?: string; where?: string }) =>
+      err.code === 'GH_SNMP_SOURCE_LISTEN' && err.where === 'sources.cabinet.traps.port' && err.message.includes(`127.0.0.1:${port}`),
+  );
+});

@@ -1,12 +1,14 @@
 // The snmp source's polls against a real agent (Debian snmpd): scalars, ifTable rows, a value that
 // changes between polls, v3 authPriv, a wrong community (a timeout, its hint), a wrong v3
 // passphrase (a report), an agent stopped and started again mid-run (one outage said once, polls
-// resume), a huge table capped at maxRows, a poll overrunning its interval (skipped, counted).
+// resume), a huge table capped at maxRows, a poll overrunning its interval (skipped, counted), a
+// stop that does not wait out a silent target, a start failing on a missing passphrase file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { metricValue, waitUntil } from '../helpers/index.js';
+import { metricValue, tempDir, testDeps, waitUntil, withTimeout } from '../helpers/index.js';
+import { snmpSourceKind } from '../../gateway/pipeline/sources/snmp/index.js';
 import { EXTEND_LINES, PASS_OID, V3, snmpRig, snmpSkip, snmpd } from '../helpers/snmp-rig.js';
 
 const skip = snmpSkip;
@@ -144,4 +146,44 @@ test('a huge table is capped at maxRows (truncated, counted); a poll overrunning
   );
   const silent = rig.details().targets.find((x) => x.name === 'silent')!;
   assert.ok(((silent.schedules as Array<{ skipped: number }>)[0]?.skipped ?? 0) >= 2);
+});
+
+test('stop() does not wait out a silent target (its requests cancelled); a start after it polls again', { skip, timeout: 60_000 }, async (t) => {
+  const agent = await snmpd(t);
+  const rig = await snmpRig(t, {
+    targets: [
+      { name: 'agent', host: '127.0.0.1', port: agent.port },
+      // nothing answers on the discard port: a run waits 3 x 10 s
+      { name: 'silent', host: '127.0.0.1', port: 9, timeoutMs: 10_000, retries: 2 },
+    ],
+    polls: [{ name: 'sys', intervalMs: 200, fields: { up: 'sysUpTime.0' } }],
+  });
+  await waitUntil(async () => (await rig.committed()).length >= 1, 'a first poll', 15_000);
+  await withTimeout(rig.source.stop(), 5000, 'stop() with a run waiting on a silent target');
+  assert.equal(rig.source.status().state, 'stopped');
+  const before = (await rig.committed()).length;
+  await rig.source.start(rig.intake);
+  await waitUntil(async () => (await rig.committed()).length > before, 'polling again after a restart', 15_000);
+});
+
+test('a missing v3 passphrase file fails the start (GH_CONFIG_INVALID naming its key); nothing is left open', { skip, timeout: 30_000 }, async (t) => {
+  const dir = await tempDir(t, 'gatehouse-snmp-missing-');
+  const options = snmpSourceKind.schema.parse({
+    type: 'snmp',
+    name: 'cabinet',
+    targets: [
+      { name: 'ok', host: '127.0.0.1' },
+      { name: 'sw', host: '127.0.0.1', version: '3', user: { name: 'gh', authKeyFile: join(dir, 'nope'), privKeyFile: join(dir, 'nope') } },
+    ],
+    polls: [{ name: 'p', fields: { a: 'sysName.0' } }],
+    traps: { port: 0, communities: ['public'] },
+  });
+  const source = await snmpSourceKind.create(options, { ...testDeps(), dataDir: dir });
+  await assert.rejects(
+    source.start({ submit: () => undefined, commitMeta: async () => undefined, readMeta: async () => undefined, accepting: () => true }),
+    (err: Error & { code?: string; where?: string }) => err.code === 'GH_CONFIG_INVALID' && err.where === 'sources.cabinet.targets.1.user.authKeyFile',
+  );
+  assert.equal(source.status().state, 'failed');
+  assert.match(String((source.status().details as { lastError?: string }).lastError), /cannot read/);
+  await source.stop();
 });

@@ -25,7 +25,8 @@ const KIND = 'snmp';
 
 interface TargetState {
   target: SnmpTarget;
-  session: SnmpSession;
+  /** Opened by open() (its secrets read then), closed by stop(). */
+  session: SnmpSession | undefined;
   outages: Outages;
   /** The warning of the open outage was logged. */
   down: boolean;
@@ -70,11 +71,10 @@ export class SnmpPoller {
     this.clocks = clocksOf(deps);
     this.warnLog = rateLimitedLog(deps.logger, 'warn', 60_000, this.clocks.monotonic);
     this.render = topicRenderer(opts.topic);
-    // Sessions (and the secrets they read) are made here, so a missing passphrase file fails the start.
-    this.targets = opts.targets.map((target, i) => {
+    this.targets = opts.targets.map((target) => {
       const t: TargetState = {
         target,
-        session: openSession(lib, target, `sources.${opts.name}.targets.${i}`),
+        session: undefined,
         outages: new Outages(this.clocks.monotonic, (gapMs) => {
           this.industrial.gaps.inc({ kind: KIND, source: opts.name });
           this.industrial.gapSeconds.inc({ kind: KIND, source: opts.name }, gapMs / 1000);
@@ -89,14 +89,34 @@ export class SnmpPoller {
         missing: 0,
         truncated: 0,
       };
-      // a socket error of the session's own (not a request's) must not crash the gateway
-      t.session.on('error', (err) => this.warnLog(`session\0${target.name}`, { target: target.name, err: errorMessage(err) }, 'snmp session error'));
       return t;
     });
     for (const poll of opts.polls)
       for (const t of this.targets)
         if (!poll.targets || poll.targets.includes(t.target.name))
           this.jobs.push({ poll, t, running: false, nextDue: 0, timer: undefined, skipped: 0, lastPollMs: undefined });
+  }
+
+  /** Open the targets' sessions, reading their secrets: a missing passphrase file fails the start (GH_CONFIG_INVALID). */
+  open(): void {
+    try {
+      for (const [i, t] of this.targets.entries()) {
+        const session = openSession(this.lib, t.target, `sources.${this.opts.name}.targets.${i}`);
+        // a socket error of the session's own (not a request's) must not crash the gateway
+        session.on('error', (err) => this.warnLog(`session\0${t.target.name}`, { target: t.target.name, err: errorMessage(err) }, 'snmp session error'));
+        t.session = session;
+      }
+    } catch (err) {
+      this.closeSessions();
+      throw err;
+    }
+  }
+
+  private closeSessions(): void {
+    for (const t of this.targets) {
+      t.session?.close();
+      t.session = undefined;
+    }
   }
 
   start(intake: Intake): void {
@@ -114,8 +134,9 @@ export class SnmpPoller {
     this.stopping = true;
     this.stopSignal.abort();
     for (const j of this.jobs) clearTimeout(j.timer);
+    // closing a session fails its requests at once (net-snmp cancels them): no run waits out its timeouts
+    this.closeSessions();
     await Promise.allSettled([...this.runs]);
-    for (const t of this.targets) t.session.close();
     this.intake = undefined;
   }
 
@@ -175,6 +196,7 @@ export class SnmpPoller {
     const t0 = performance.now();
     let read: Awaited<ReturnType<typeof readPoll>>;
     try {
+      if (!t.session) return;
       read = await readPoll(t.session, poll);
     } catch (err) {
       if (this.stopping) return;

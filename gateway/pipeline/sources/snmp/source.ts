@@ -35,8 +35,10 @@ export class SnmpSource implements Source {
 
   async start(intake: Intake): Promise<void> {
     try {
+      this.poller?.open();
       await this.traps?.start(intake);
     } catch (err) {
+      await this.poller?.stop();
       this.state = 'failed';
       this.lastError = errorMessage(err);
       throw err;
