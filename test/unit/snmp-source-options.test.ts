@@ -117,3 +117,29 @@ test("the built-in names of SNMPv2-MIB and IF-MIB are net-snmp's own; names roun
   assert.equal(oidName('1.3.6.1.2.1.2.2.1.2.3'), 'ifDescr.3');
   assert.equal(oidName('1.3.6.1.4.1.318.0.5'), '1.3.6.1.4.1.318.0.5');
 });
+
+test('check-config reads the secret files as the start will: a short v3 passphrase is refused naming its key', async () => {
+  const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { snmpSourceKind } = await import('../../gateway/pipeline/sources/snmp/index.js');
+  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-snmp-preflight-'));
+  try {
+    await writeFile(join(dir, 'auth'), 'short\n');
+    await writeFile(join(dir, 'priv'), 'long-enough\n');
+    const o = snmpSourceSchema.parse({
+      type: 'snmp',
+      name: 'cabinet',
+      targets: [{ name: 'sw', host: '10.0.0.2', version: '3', user: { name: 'gh', authKeyFile: join(dir, 'auth'), privKeyFile: join(dir, 'priv') } }],
+      polls: [{ name: 'p', fields: { a: 'sysName.0' } }],
+    });
+    assert.throws(
+      () => snmpSourceKind.preflight?.(o),
+      (err: Error & { code?: string; where?: string }) =>
+        err.code === 'GH_CONFIG_INVALID' && err.where === 'sources.cabinet.targets.0.user.authKeyFile' && /shorter than 8/.test(err.message),
+    );
+    await writeFile(join(dir, 'auth'), 'long-enough\n');
+    snmpSourceKind.preflight?.(o);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -3,13 +3,30 @@
 import { GatehouseError } from '../../../../core/errors.js';
 import type { SourceKind } from '../kind.js';
 import type { NetSnmp } from './lib.js';
-import { snmpSourceSchema } from './options.js';
+import { snmpSourceSchema, type SnmpSourceOptions, type SnmpUser } from './options.js';
+import { readCommunities, readSecret } from './secrets.js';
 
 export { snmpSourceSchema, type SnmpSourceOptions } from './options.js';
+
+/** Read every secret file as the start will (check-config): a short passphrase is found before a restart. */
+function checkSecrets(o: SnmpSourceOptions): void {
+  const user = (u: SnmpUser | undefined, where: string): void => {
+    if (u?.authKeyFile && u.level !== 'noAuthNoPriv') readSecret(u.authKeyFile, `${where}.authKeyFile`, 8);
+    if (u?.privKeyFile && u.level === 'authPriv') readSecret(u.privKeyFile, `${where}.privKeyFile`, 8);
+  };
+  for (const [i, t] of o.targets.entries()) {
+    const where = `sources.${o.name}.targets.${i}`;
+    if (t.communityFile) readSecret(t.communityFile, `${where}.communityFile`);
+    user(t.user, `${where}.user`);
+  }
+  if (o.traps?.communityFile) readCommunities(o.traps.communityFile, `sources.${o.name}.traps.communityFile`);
+  for (const [i, u] of (o.traps?.users ?? []).entries()) user(u, `sources.${o.name}.traps.users.${i}`);
+}
 
 export const snmpSourceKind: SourceKind<typeof snmpSourceSchema> = {
   type: 'snmp',
   schema: snmpSourceSchema,
+  preflight: checkSecrets,
   async create(options, deps) {
     let lib: NetSnmp;
     try {
