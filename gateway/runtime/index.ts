@@ -402,12 +402,18 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     const syslog = configured.flatMap((s) =>
       s.kind === 'syslog' ? [{ name: s.name, ...(s.status().details as { listening?: Record<string, string> } | undefined)?.listening }] : [],
     );
+    // snmp sources' trap listeners (udp), with the port a port 0 took
+    const snmpTraps = configured.flatMap((s) => {
+      const traps = s.kind === 'snmp' ? (s.status().details as { traps?: { listening?: string | null } | null } | undefined)?.traps : undefined;
+      return traps?.listening ? [{ name: s.name, udp: traps.listening }] : [];
+    });
     logger.info(
       {
         mqtt: broker.addresses(),
         admin: admin?.address(),
         ...(http.length > 0 ? { http } : {}),
         ...(syslog.length > 0 ? { syslog } : {}),
+        ...(snmpTraps.length > 0 ? { snmpTraps } : {}),
         dataDir: config.dataDir,
         version: opts.version,
       },

@@ -63,6 +63,8 @@ test("docs/snmp-source.md 'Try it': snmpd polled, the trap and the inform commit
   );
   const gw = await startGatewayProcess(config);
   t.after(() => gw.kill9());
+  const started = gw.logs.find((l) => l.msg === 'gatehouse started') as { snmpTraps?: unknown } | undefined;
+  assert.deepEqual(started?.snmpTraps, [{ name: 'cabinet', udp: `127.0.0.1:${trapPort}` }], 'the start line names the trap port');
   const poll = await waitUntil(async () => (await records(gw)).find((r) => r.topic === 'snmp/agent/system'), 'a poll committed', 30_000, 100).catch(
     async (e) => {
       t.diagnostic(JSON.stringify(gw.logs.slice(-8)));
