@@ -157,3 +157,10 @@ test('a trap port already taken fails the start with GH_SNMP_SOURCE_LISTEN namin
       err.code === 'GH_SNMP_SOURCE_LISTEN' && err.where === 'sources.cabinet.traps.port' && err.message.includes(`127.0.0.1:${port}`),
   );
 });
+
+test('a trap from a sender outside allow is dropped and counted (denied)', { skip, timeout: 30_000 }, async (t) => {
+  const rig = await trapRig(t, { allow: ['192.168.10.0/24'] });
+  assert.equal((await snmpTool('snmptrap', ['-v2c', '-c', 'public', `127.0.0.1:${rig.trapPort}`, '', '1.3.6.1.6.3.1.1.5.1'])).code, 0);
+  await waitUntil(() => ((rig.details().traps?.outcomes ?? {}) as Record<string, number>).denied === 1, 'denied counted', 5000);
+  assert.equal(rig.intake.messages.length, 0);
+});

@@ -187,3 +187,22 @@ test('a missing v3 passphrase file fails the start (GH_CONFIG_INVALID naming its
   assert.match(String((source.status().details as { lastError?: string }).lastError), /cannot read/);
   await source.stop();
 });
+
+test('v1: GETNEXT walks, and a GET refused for one absent OID (noSuchName) asked again OID by OID', { skip, timeout: 60_000 }, async (t) => {
+  const agent = await snmpd(t);
+  const rig = await snmpRig(t, {
+    targets: [{ name: 'old-ups', host: '127.0.0.1', port: agent.port, version: 1 }],
+    polls: [
+      {
+        name: 'sys',
+        intervalMs: 60_000,
+        fields: { name: 'sysName.0', absent: '1.3.6.1.2.1.1.99.0', location: 'sysLocation.0' },
+        tables: [{ name: 'if', columns: { descr: 'ifDescr' } }],
+      },
+    ],
+  });
+  const m = await waitUntil(async () => (await rig.committed())[0], 'a v1 poll', 15_000);
+  assert.deepEqual(m.fields, { name: 'gatehouse-test', absent: null, location: 'cabinet-3' });
+  assert.deepEqual(m.missing, ['absent']);
+  assert.equal((m.rows as Record<string, Record<string, { descr: string }>>).if!['1']?.descr, 'lo');
+});
