@@ -287,10 +287,15 @@ interface SyslogDetails {
   parseFailures?: number;
   truncated?: number;
   dropped?: Record<string, number>;
+  connectionOutcomes?: Record<string, number>;
 }
+
+/** Connections closed for a fault of the sender's setup (not the idle ones): said, as a sender never learns it. */
+const REFUSED_CONNECTIONS = ['denied', 'dropped', 'tls-failed', 'tls-on-tcp'];
 
 function syslogSummary(d: SyslogDetails): string[] {
   const dropped = Object.entries(d.dropped ?? {}).filter(([, n]) => n > 0);
+  const refused = REFUSED_CONNECTIONS.map((why) => [why, d.connectionOutcomes?.[why] ?? 0] as const).filter(([, n]) => n > 0);
   return present(
     Object.entries(d.listening ?? {})
       .map(([transport, at]) => `${transport} ${at}`)
@@ -300,6 +305,7 @@ function syslogSummary(d: SyslogDetails): string[] {
     d.parseFailures ? `${d.parseFailures} neither RFC 5424 nor 3164 (kept as format unknown)` : null,
     d.truncated ? `${d.truncated} cut at maxMessageBytes` : null,
     dropped.length > 0 ? `dropped: ${dropped.map(([why, n]) => `${n} ${why}`).join(', ')}` : null,
+    refused.length > 0 ? `connections closed: ${refused.map(([why, n]) => `${n} ${why}`).join(', ')}` : null,
   );
 }
 

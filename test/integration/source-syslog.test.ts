@@ -291,3 +291,46 @@ test('IPv6: udp and tcp on ::1 take messages, the sender as an IPv6 address; all
     ['::1', 'udp', 'syslog/::1/v6'],
   ]);
 });
+
+test('the wrong port: a TLS client on the tcp port is closed and counted (tls-on-tcp), not kept as messages of binary; a plain sender on the tls port is counted (tls-failed) and said in the log', async (t) => {
+  const dir = (await syslogRig(t)).dir;
+  const { cert, key } = opensslSelfSigned(dir);
+  const rig = await syslogRig(t, { tls: { port: 0, cert, key } });
+  const warnings: string[] = [];
+  const warn = rig.deps.logger.warn.bind(rig.deps.logger);
+  rig.deps.logger.warn = ((...args: Parameters<typeof warn>) => {
+    warnings.push(String(args.find((a) => typeof a === 'string')));
+    return warn(...args);
+  }) as typeof warn;
+  // a real TLS client (as rsyslog's gtls) sent to the tcp port: its ClientHello holds line feeds
+  const wrong = tlsConnect({ port: rig.tcp, host: '127.0.0.1', rejectUnauthorized: false });
+  t.after(() => wrong.destroy());
+  const failed = await withTimeout(new Promise<Error>((r) => wrong.once('error', r)), 5000, 'the TLS client refused');
+  assert.ok(failed instanceof Error);
+  // a plain message on the same port afterwards is taken: the listener is not harmed
+  await logger(rig.tcp, ['--tcp', '--rfc3164', '-t', 'app'], 'plain after tls');
+  const got = await waitUntil(async () => ((await rig.committed()).length >= 1 ? rig.committed() : undefined), 'committed');
+  assert.deepEqual(
+    got.map((m) => [m.format, m.message]),
+    [['rfc3164', 'plain after tls']],
+    'the ClientHello is no message (it was kept as format unknown before)',
+  );
+  const details = () => rig.source.status().details as { connectionOutcomes: Record<string, number>; listening: Record<string, string> };
+  assert.equal(details().connectionOutcomes['tls-on-tcp'], 1);
+  assert.equal(
+    await metricValue(rig.deps.registry, 'gatehouse_syslog_source_connections_total', { source: 'cabinet', transport: 'tcp', outcome: 'tls-on-tcp' }),
+    1,
+  );
+  assert.ok(
+    warnings.some((w) => w.includes('a TLS client connected to the tcp port') && w.includes(details().listening.tls!)),
+    `the log names the tls port: ${warnings.join(' | ')}`,
+  );
+  // plain syslog (logger has no TLS) to the tls port: the handshake fails; said, with both ways to fix it
+  await logger(rig.tls, ['--tcp', '--rfc3164', '-t', 'app'], 'plain to tls').catch(() => undefined);
+  await waitUntil(() => (details().connectionOutcomes['tls-failed'] === 1 ? true : undefined), 'tls-failed counted');
+  assert.ok(
+    warnings.some((w) => w.includes('a TLS handshake failed') && w.includes('plain TCP to the tls port')),
+    `the log says a plain sender on the tls port: ${warnings.join(' | ')}`,
+  );
+  assert.equal((await rig.committed()).length, 1);
+});

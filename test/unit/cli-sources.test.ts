@@ -281,9 +281,11 @@ test('syslog: its addresses, messages committed, connections, parse failures, cu
     parseFailures: 3,
     truncated: 1,
     dropped: { busy: 40, denied: 2 },
+    connectionOutcomes: { accepted: 9, 'idle-timeout': 4, 'tls-failed': 3, 'tls-on-tcp': 1 },
   };
+  // the closed connections a sender's setup caused are said (a sender never learns it); idle ones are not a fault
   assert.deepEqual(describeSource({ kind: 'syslog', name: 'cabinet', state: 'running', details }), [
-    'cabinet (syslog) running: udp 0.0.0.0:5514, tcp 0.0.0.0:5514, tls 0.0.0.0:6514; 1200 messages committed; 2 connections; 3 neither RFC 5424 nor 3164 (kept as format unknown); 1 cut at maxMessageBytes; dropped: 40 busy, 2 denied',
+    'cabinet (syslog) running: udp 0.0.0.0:5514, tcp 0.0.0.0:5514, tls 0.0.0.0:6514; 1200 messages committed; 2 connections; 3 neither RFC 5424 nor 3164 (kept as format unknown); 1 cut at maxMessageBytes; dropped: 40 busy, 2 denied; connections closed: 3 tls-failed, 1 tls-on-tcp',
   ]);
   assert.deepEqual(
     describeSource({ kind: 'syslog', name: 'quiet', state: 'running', details: { listening: { udp: '127.0.0.1:5514' }, messages: 0, dropped: {} } }),

@@ -11,6 +11,7 @@ import { PRIVILEGED_PORT_HINT } from '../../../../core/privileged-port.js';
 import { nodeTls } from '../../../../core/tls-modules.js';
 import { tlsPairProblem } from '../../../../core/tls-files.js';
 import { SERVER_TLS_OPTIONS, ServedTls, readTlsMaterial, syslogSourceTls, type ServedTlsDeps } from '../../../broker/tls-reload.js';
+import { peerAddress } from '../../../broker/peer-address.js';
 import type { Transport } from './metrics.js';
 import type { SyslogSourceOptions } from './options.js';
 
@@ -56,7 +57,8 @@ export interface StreamHandlers {
   accept(socket: Socket, transport: Transport): void;
   /** One more than maxConnections, closed at accept. */
   dropped(transport: Transport): void;
-  tlsFailed(): void;
+  /** A TLS handshake failed (a plain TCP sender on the tls port, a client refusing the certificate). */
+  tlsFailed(err: Error, ip: string | undefined): void;
 }
 
 /** A plain stream listener: syslog over TCP, or RELP (its sessions are the source's). */
@@ -93,8 +95,8 @@ export async function listenTls(
     if (!h.admit(raw, 'tls')) raw.destroy();
   });
   server.on('secureConnection', (socket: TLSSocket) => h.accept(socket, 'tls'));
-  server.on('tlsClientError', (_err, socket) => {
-    h.tlsFailed();
+  server.on('tlsClientError', (err, socket) => {
+    h.tlsFailed(err, peerAddress(socket));
     socket.destroy();
   });
   server.maxConnections = o.maxConnections;

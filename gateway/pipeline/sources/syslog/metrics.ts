@@ -14,8 +14,13 @@ export type Transport = 'udp' | 'tcp' | 'tls' | 'relp';
  */
 export type DropReason = 'busy' | 'denied' | 'refused' | 'stopped';
 
-/** What became of a TCP, TLS or RELP connection: accepted, denied (allow), dropped (maxConnections), idle-timeout, message-timeout, tls-failed, protocol-error (RELP). */
-export type ConnectionOutcome = 'accepted' | 'denied' | 'dropped' | 'idle-timeout' | 'message-timeout' | 'tls-failed' | 'protocol-error';
+/**
+ * What became of a TCP, TLS or RELP connection: accepted, denied (allow), dropped (maxConnections),
+ * idle-timeout, message-timeout, tls-failed (its handshake failed: a plain sender on the tls port,
+ * or a client refusing the certificate), tls-on-tcp (a TLS handshake on the tcp or relp port:
+ * closed, not kept as messages of binary), protocol-error (a RELP session broke the protocol).
+ */
+export type ConnectionOutcome = 'accepted' | 'denied' | 'dropped' | 'idle-timeout' | 'message-timeout' | 'tls-failed' | 'tls-on-tcp' | 'protocol-error';
 
 export interface SyslogMetrics {
   messages: Counter<'source' | 'transport' | 'format'>;
@@ -51,7 +56,7 @@ export function syslogMetrics(registry: Registry): SyslogMetrics {
     connections: counter(
       registry,
       'gatehouse_syslog_source_connections_total',
-      'TCP, TLS and RELP connections to syslog sources by outcome: accepted, denied (allow), dropped (maxConnections), idle-timeout, message-timeout, tls-failed, protocol-error (RELP)',
+      'TCP, TLS and RELP connections to syslog sources by outcome: accepted, denied (allow), dropped (maxConnections), idle-timeout, message-timeout, tls-failed (handshake failed), tls-on-tcp (a TLS client on the tcp or relp port: closed), protocol-error (RELP)',
       ['source', 'transport', 'outcome'],
     ),
     retries: counter(

@@ -52,6 +52,16 @@ interface Connection {
   paused: boolean;
   messageTimer: NodeJS.Timeout | undefined;
   finished: boolean;
+  /** Nothing read yet: the first bytes tell a TLS client that came to the tcp port. */
+  fresh: boolean;
+}
+
+/**
+ * A TLS handshake record (content type 22, version 3.x): what a TLS client (rsyslog's gtls, a
+ * device set to TLS) sends first. No syslog message starts so (`<PRI>` or an octet count).
+ */
+function tlsHandshake(chunk: Buffer): boolean {
+  return chunk[0] === 0x16 && (chunk.length < 2 || chunk[1] === 0x03);
 }
 
 export class SyslogSource implements Source {
@@ -119,7 +129,14 @@ export class SyslogSource implements Source {
         this.counts.connection(transport, 'dropped');
         this.log('dropped', { maxConnections: o.maxConnections }, 'syslog source: maxConnections connections open, a new one was closed');
       },
-      tlsFailed: () => this.counts.connection('tls', 'tls-failed'),
+      tlsFailed: (err, ip) => {
+        this.counts.connection('tls', 'tls-failed');
+        this.log(
+          'tls-failed',
+          { ip, err: errorMessage(err), tls: this.addresses.tls, tcp: this.addresses.tcp ?? 'none' },
+          'syslog source: a TLS handshake failed: a sender speaking plain TCP to the tls port (send it to the tcp port, or set it to TLS), or one refusing the certificate (its CA, its name)',
+        );
+      },
     };
     try {
       if (o.udp) {
@@ -281,6 +298,7 @@ export class SyslogSource implements Source {
       paused: false,
       messageTimer: undefined,
       finished: false,
+      fresh: transport === 'tcp' || transport === 'relp',
     };
     if (transport === 'relp')
       c.relp = new RelpSession(socket, o.maxMessageBytes, {
@@ -309,6 +327,11 @@ export class SyslogSource implements Source {
   }
 
   private read(c: Connection, chunk: Buffer): void {
+    if (c.fresh) {
+      c.fresh = false;
+      // Framed by its line feeds, a ClientHello would be committed as messages of binary, again at each retry of the sender.
+      if (tlsHandshake(chunk)) return this.tlsOnTcp(c);
+    }
     let done = 0;
     if (c.relp) done = c.relp.push(chunk);
     else {
@@ -325,6 +348,23 @@ export class SyslogSource implements Source {
     if (framer.begun && !c.messageTimer && !c.paused) c.messageTimer = setTimeout(() => this.cut(c, 'message-timeout'), this.options.messageTimeoutMs);
     if (this.held()) this.pause(c);
   }
+
+  private tlsOnTcp(c: Connection): void {
+    c.finished = true; // nothing of it is a message
+    const transport = c.sender.transport;
+    this.counts.connection(transport, 'tls-on-tcp');
+    this.log(
+      `tls-on-${transport}`,
+      { ip: c.sender.address, [transport]: this.addresses[transport], tls: this.addresses.tls ?? 'none' },
+      transport === 'relp'
+        ? 'syslog source: a TLS client connected to the relp port: closed; the relp listener is plain TCP (set the sender\'s omrelp tls="off")'
+        : this.addresses.tls
+          ? `syslog source: a TLS client connected to the tcp port: closed; send it to the tls port (${this.addresses.tls})`
+          : 'syslog source: a TLS client connected to the tcp port: closed; give the source a tls listener (tls: cert, key) and send it there, or set the sender to plain TCP',
+    );
+    c.socket.destroy();
+  }
+
 
   private cut(c: Connection, why: 'idle-timeout' | 'message-timeout'): void {
     this.counts.connection(c.sender.transport, why);
