@@ -59,3 +59,22 @@ test('webhook influx: points written to InfluxDB /write read back with their mea
   const byTruck = await query(influx.url, "SELECT count(temp) FROM engine WHERE truck = 'truck0'");
   assert.equal(byTruck?.values[0]?.[1], 4);
 });
+
+test('webhook influx without a time key: 2000 records of one series received in a few milliseconds are 2000 points (were 9: one per millisecond), and each sent twice (at least once) adds none', {
+  skip,
+  timeout: 90_000,
+}, async (t) => {
+  const influx = await startInfluxdb(t);
+  await query(influx.url, 'CREATE DATABASE plant');
+  const streams = await openStreams(t);
+  const options = { type: 'webhook', url: `${influx.url}/write?db=plant`, format: 'influx', influx: { measurementTopicLevel: 3, topicTags: { truck: 2 } } };
+  // two exporters of the stream to the same database: every record is written twice, as a resend after a lost answer would
+  const exporters = [await startExporter(t, streams, options), await startExporter(t, streams, options, undefined, { name: 'cloud-again' })];
+  const receivedAt = Date.now();
+  for (let i = 1; i <= 2000; i++)
+    await streams.append('up', { topic: 'fleet/truck5/burst', payload: Buffer.from(JSON.stringify({ i })), receivedAt: receivedAt + Math.floor(i / 250) });
+  await waitUntil(() => exporters.every((e) => e.status().lastExportedSeq === 2000), 'all 2000 written by both', 60_000);
+  for (const e of exporters) assert.equal(e.status().deadLetters, 0);
+  const counted = await query(influx.url, 'SELECT count(i), sum(i) FROM burst');
+  assert.deepEqual(counted?.values[0]?.slice(1), [2000, (2000 * 2001) / 2], 'one point per record: none merged into another, none twice');
+});

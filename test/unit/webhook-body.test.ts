@@ -33,8 +33,31 @@ const refusal = (payload: string, influx: Record<string, unknown> = {}): string 
 test('influx: by default the topic is the measurement, every scalar key a field, the receive time in ns', () => {
   assert.equal(
     line('{"temp":96.5,"rpm":1200,"ok":true,"state":"run","nested":{"x":1},"list":[1],"none":null}'),
-    `fleet/truck7/engine temp=96.5,rpm=1200,ok=true,state="run" ${BigInt(T0) * 1_000_000n}`,
+    `fleet/truck7/engine temp=96.5,rpm=1200,ok=true,state="run" ${BigInt(T0) * 1_000_000n + 1n}`,
   );
+});
+
+test('influx without a time key: records received in one millisecond are apart by their seq within it (one point each), the same record the same time again', () => {
+  const timeAt = (seq: number, influx: Record<string, unknown> = {}, url = 'http://x/write'): bigint => {
+    const o = webhookOptionsSchema.parse({ url, format: 'influx', influx: { measurement: 'm', ...influx } });
+    const out = influxLine(rec('{"v":1}', 'a/b', seq), o.influx);
+    assert.ok('line' in out);
+    return BigInt(out.line.split(' ')[2]!);
+  };
+  // was: every one of them at T0 exactly, so InfluxDB kept the last of the millisecond only
+  const times = [1, 2, 3, 999_999, 1_000_000, 1_000_001].map((seq) => timeAt(seq));
+  assert.equal(new Set(times.slice(0, 5)).size, 5, 'a million in one millisecond are apart');
+  for (const ns of times) assert.ok(ns >= BigInt(T0) * 1_000_000n && ns < BigInt(T0 + 1) * 1_000_000n, 'within the millisecond received');
+  assert.equal(timeAt(7), timeAt(7), 'a record sent again is the same point');
+  const us = [1, 2, 999, 1000].map((seq) => timeAt(seq, { precision: 'us' }, 'http://x/write?precision=u'));
+  assert.deepEqual(us, [BigInt(T0) * 1000n + 1n, BigInt(T0) * 1000n + 2n, BigInt(T0) * 1000n + 999n, BigInt(T0) * 1000n]);
+  // ms and s have no room within the millisecond: refused without a time key, with both ways out
+  for (const precision of ['ms', 's']) {
+    const parsed = webhookOptionsSchema.safeParse({ url: `http://x/write?precision=${precision}`, format: 'influx', influx: { precision } });
+    assert.equal(parsed.success, false);
+    assert.match(JSON.stringify(parsed.error?.issues), /without a time key: records of one series received in the same .* would be one point.*give time/);
+  }
+  assert.equal(webhookOptionsSchema.safeParse({ url: 'http://x/write?precision=ms', format: 'influx', influx: { precision: 'ms', time: 'ts' } }).success, true);
 });
 
 test('influx: measurement from a literal, a payload key or a topic level; tags from keys and topic levels, sorted; fields chosen', () => {

@@ -47,7 +47,9 @@ const influxSchema = () =>
         .string()
         .min(1)
         .optional()
-        .describe("Payload key holding the point's time: a number in timeUnit, or an ISO 8601 string. Default: when the gateway received the record."),
+        .describe(
+          "Payload key holding the point's time: a number in timeUnit, or an ISO 8601 string. Default: when the gateway received the record, apart by its place in its stream within that millisecond (one point per record; needs precision ns or us).",
+        ),
       timeUnit: z.enum(['s', 'ms', 'us', 'ns']).default('ms').describe('Unit of a numeric time key.'),
       precision: z
         .enum(['s', 'ms', 'us', 'ns'])
@@ -59,6 +61,14 @@ const influxSchema = () =>
     .superRefine((o, ctx) => {
       const given = [o.measurement, o.measurementKey, o.measurementTopicLevel].filter((v) => v !== undefined).length;
       if (given > 1) ctx.addIssue({ code: 'custom', message: 'give at most one of measurement, measurementKey, measurementTopicLevel', path: ['measurement'] });
+      // The receive time in ms or s would make every record of a series received in one
+      // millisecond (second) the same point: InfluxDB keeps the last, the others are gone.
+      if (o.time === undefined && (o.precision === 'ms' || o.precision === 's'))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['precision'],
+          message: `precision ${o.precision} without a time key: records of one series received in the same ${o.precision === 'ms' ? 'millisecond' : 'second'} would be one point (InfluxDB keeps the last written); give time (a payload key), or precision ns or us (and the url's precision= the same)`,
+        });
     })
     .describe('format influx: how a JSON payload becomes a line of InfluxDB line protocol.');
 
