@@ -142,6 +142,25 @@ test('http: a 200 that is not the protocol answer (a generic server) says what a
   }
 });
 
+test('http: a 201, 202 or 204 (a web hook, AWS IoT\'s HTTP action ported as http) is held as not the protocol, saying to use webhook (was dead-lettered as "HTTP 204")', {
+  timeout: 30_000,
+}, async (t) => {
+  const statuses = [204, 201, 202];
+  const p = await peer(t, (n, _req, res) => {
+    res.writeHead(statuses[n % statuses.length]!);
+    res.end();
+  });
+  const dest = createHttpDestination(httpDestinationSchema.parse({ url: p.url, timeoutMs: 5000 }), testDeps());
+  await dest.start();
+  t.after(() => dest.stop());
+  for (const status of statuses) {
+    const [r] = await dest.send([{ stream: 'up', seq: 1, topic: 't', receivedAt: Date.now(), payload: Buffer.from('x') }], new AbortController().signal);
+    assert.ok(r && !r.ok && r.retryable, `${status}: held, not dead-lettered (got ${JSON.stringify(r)})`);
+    assert.match(r.error, new RegExp(`HTTP ${status} from .*not the protocol's 200`));
+    assert.match(r.error, /use type webhook \(a `webhook` action in a rule\) instead of http/);
+  }
+});
+
 test('http: a receiver whose body limit is below the batch (413) costs a few refused uploads once, not at every batch', { timeout: 60_000 }, async (t) => {
   const rx = await startFirehoseReceiver();
   t.after(() => rx.close());

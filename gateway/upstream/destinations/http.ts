@@ -22,7 +22,7 @@ export { parseRetryAfter, safeTarget } from './http-exchange.js';
 const gzipAsync = promisify(gzip);
 /** What a 200 that is not the protocol's answer says to check. */
 const NOT_THE_PROTOCOL =
-  ': a Firehose HTTP endpoint answers {"requestId": <the X-Amz-Firehose-Request-Id sent>, "timestamp": ...}; check that the url is one (not a generic web server or a proxy page)';
+  ': a Firehose HTTP endpoint answers {"requestId": <the X-Amz-Firehose-Request-Id sent>, "timestamp": ...}; check that the url is one (not a generic web server or a proxy page); to POST to your own endpoint (AWS IoT\'s HTTP action) use type webhook (a `webhook` action in a rule) instead of http';
 /** Largest response body read (the protocol's responses are tiny). */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
@@ -164,6 +164,11 @@ export class HttpDestination implements Destination {
       }
       return { ok: true };
     }
+    // 201, 202, 204: an endpoint that took the body as a web hook does (AWS IoT's HTTP action
+    // ported as `http`), not the protocol's 200 with its answer. Was dead-lettered as "HTTP 204",
+    // with nothing to say the protocol was wrong; held as the 200 without the answer is.
+    if (status > 200 && status < 300)
+      return { ok: false, retryable: true, error: `HTTP ${status} from ${this.target}, not the protocol's 200${NOT_THE_PROTOCOL}` };
     // 407 is a proxy's answer (an endpoint never gives it): to an http url the request goes to the
     // proxy as is, and its refusal comes back as the response (an https url's CONNECT refused
     // fails in the agent: post()).
