@@ -288,6 +288,17 @@ interface SyslogDetails {
   truncated?: number;
   dropped?: Record<string, number>;
   connectionOutcomes?: Record<string, number>;
+  paused?: string;
+  commitRetries?: number;
+  lastError?: string;
+}
+
+/** Why a syslog source reads none of its TCP and TLS connections now (their senders queue). */
+function syslogPaused(d: SyslogDetails): string | null {
+  if (d.paused === 'store-refusing')
+    return `reading paused: the store refuses commits, tried again every second (${d.commitRetries ?? 0} retries)${d.lastError ? `: ${d.lastError}` : ''}`;
+  if (d.paused === 'max-in-flight') return 'reading paused: maxInFlight messages wait for their commits';
+  return null;
 }
 
 /** Connections closed for a fault of the sender's setup (not the idle ones): said, as a sender never learns it. */
@@ -306,6 +317,7 @@ function syslogSummary(d: SyslogDetails): string[] {
     d.truncated ? `${d.truncated} cut at maxMessageBytes` : null,
     dropped.length > 0 ? `dropped: ${dropped.map(([why, n]) => `${n} ${why}`).join(', ')}` : null,
     refused.length > 0 ? `connections closed: ${refused.map(([why, n]) => `${n} ${why}`).join(', ')}` : null,
+    syslogPaused(d),
   );
 }
 

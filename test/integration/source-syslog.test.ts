@@ -171,11 +171,14 @@ test('TCP: a commit the store refuses for now (stream full) is tried again, read
   const s = await rawTcp(t, rig.tcp);
   s.write('<13>app: kept through a full stream\n');
   await waitUntil(async () => (await metricValue(rig.deps.registry, 'gatehouse_syslog_source_commit_retries_total')) >= 2, 'retried', 5000);
+  // the status says why nothing is read while the state is running
+  assert.equal((rig.source.status().details as { paused?: string }).paused, 'store-refusing');
   await sendUdp(rig.udp, ['<13>app: datagram while full']);
   await waitUntil(async () => (await metricValue(rig.deps.registry, 'gatehouse_syslog_source_dropped_total')) >= 1, 'the datagram dropped');
   rig.intake.rejectWith(undefined);
   const got = await waitUntil(async () => ((await rig.committed()).length === 1 ? rig.committed() : undefined), 'committed once the stream takes it', 5000);
   assert.equal(got[0]!.message, 'kept through a full stream');
+  await waitUntil(() => ((rig.source.status().details as { paused?: string }).paused === undefined ? true : undefined), 'not paused once committed', 5000);
   const dropped = (rig.source.status().details as { dropped: Record<string, number> }).dropped;
   assert.equal((dropped.busy ?? 0) + (dropped.refused ?? 0), 1);
 });

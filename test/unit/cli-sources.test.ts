@@ -291,6 +291,18 @@ test('syslog: its addresses, messages committed, connections, parse failures, cu
     describeSource({ kind: 'syslog', name: 'quiet', state: 'running', details: { listening: { udp: '127.0.0.1:5514' }, messages: 0, dropped: {} } }),
     ['quiet (syslog) running: udp 127.0.0.1:5514; 0 messages committed'],
   );
+  // a full disk: running, yet nothing read (the senders queue); was the same line as a healthy one
+  const held = {
+    listening: { tcp: '0.0.0.0:5514' },
+    messages: 70921,
+    connections: 1,
+    paused: 'store-refusing',
+    commitRetries: 6105,
+    lastError: 'the store cannot take data appends: free space 1 bytes is under the reserve',
+  };
+  assert.deepEqual(describeSource({ kind: 'syslog', name: 'cabinet', state: 'running', details: held }), [
+    'cabinet (syslog) running: tcp 0.0.0.0:5514; 70921 messages committed; 1 connection; reading paused: the store refuses commits, tried again every second (6105 retries): the store cannot take data appends: free space 1 bytes is under the reserve',
+  ]);
 });
 
 test('snmp: targets and how many fail, polls committed, the latest good read, skipped polls, gaps, traps and drops; a failing target adds its error', () => {

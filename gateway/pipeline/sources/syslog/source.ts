@@ -248,6 +248,12 @@ export class SyslogSource implements Source {
         dropped: { ...c.dropped },
         connectionOutcomes: { ...c.connections },
         commitRetries: c.retries,
+        // why TCP and TLS are not read now (their senders queue): a state line would say running
+        ...(this.clocks.monotonic() < this.holdUntil
+          ? { paused: 'store-refusing' }
+          : this.inFlight >= this.options.maxInFlight
+            ? { paused: 'max-in-flight' }
+            : {}),
         ...(this.lastError ? { lastError: this.lastError } : {}),
       },
     };
