@@ -105,6 +105,9 @@ test('influx: a record that cannot be a point says why (no field, not an object,
   assert.match(refusal('{"v":1,"ts":"yesterday"}', { time: 'ts' }), /time key 'ts' holds "yesterday", not an ISO 8601 time/);
   assert.match(refusal('{"v":1}', { time: 'ts' }), /no time key 'ts'/);
   assert.match(refusal('{"v":1}', { measurementKey: 'm' }), /measurementKey 'm' is missing/);
+  // an empty one was said to be "not a string"
+  assert.match(refusal('{"v":1,"m":""}', { measurementKey: 'm' }), /measurementKey 'm' is empty$/);
+  assert.match(refusal('{"v":1,"m":{"a":1}}', { measurementKey: 'm' }), /measurementKey 'm' is object, not a string, number or boolean/);
   assert.match(refusal('{"v":1}', { fields: ['w'] }), /none of its fields w/);
 });
 

@@ -60,7 +60,8 @@ function measurementOf(rec: StoredRecord, obj: Record<string, unknown>, o: Influ
     const v = obj[o.measurementKey];
     if (typeof v === 'string' && v !== '') return v;
     if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-    return { error: `its measurementKey '${o.measurementKey}' is ${v === undefined ? 'missing' : 'not a string'}` };
+    const what = v === undefined ? 'missing' : v === '' ? 'empty' : `${v === null ? 'null' : typeof v}, not a string, number or boolean`;
+    return { error: `its measurementKey '${o.measurementKey}' is ${what}` };
   }
   if (o.measurementTopicLevel !== undefined) {
     const level = rec.topic.split('/')[o.measurementTopicLevel - 1];
