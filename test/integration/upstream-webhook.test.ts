@@ -254,7 +254,8 @@ test('webhook influx: a record that cannot be a point is dead-lettered alone wit
   await streams.append('up', { topic: 'dev/d1/data', payload: Buffer.from('{"d":"d1","nested":{"t":1}}'), receivedAt: 1_700_000_000_001 });
   await streams.append('up', { topic: 'dev/d1/data', payload: Buffer.from('{"d":"d1","t":21}'), receivedAt: 1_700_000_000_002 });
   await waitUntil(() => exporter.status().lastExportedSeq === 3, 'exported');
-  assert.equal(rx.got.map((r) => r.body).join(''), 'dev,d=d1 t=20.5 1700000000000000000\ndev,d=d1 t=21 1700000000002000000\n');
+  // the receive time in ns, plus the record's seq within its millisecond (one point per record)
+  assert.equal(rx.got.map((r) => r.body).join(''), 'dev,d=d1 t=20.5 1700000000000000001\ndev,d=d1 t=21 1700000000002000003\n');
   assert.equal(rx.got[0]!.headers['content-type'], 'text/plain; charset=utf-8');
   const dlq = await readAll(streams, 'up-dlq');
   assert.equal(dlq.length, 1);
