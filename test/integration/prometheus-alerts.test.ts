@@ -160,6 +160,26 @@ const CASES: AlertCase[] = [
     summary: `${INSTANCE}: modbus source plc is not up`,
   },
   {
+    alert: 'GatehouseSyslogMessagesDropped',
+    series: [[on('gatehouse_syslog_source_dropped_total', 'source="cabinet",reason="busy"'), '0 0 4 4']],
+    quietAt: '1m',
+    firesAt: '3m',
+    labels: { source: 'cabinet', reason: 'busy' },
+    summary: `${INSTANCE}: syslog source cabinet dropped messages (busy)`,
+  },
+  {
+    alert: 'GatehouseSyslogSenderOnWrongPort',
+    // connections accepted or idle do not fire it
+    series: [
+      [on('gatehouse_syslog_source_connections_total', 'source="cabinet",transport="tcp",outcome="tls-on-tcp"'), '0 0 1 2'],
+      [on('gatehouse_syslog_source_connections_total', 'source="cabinet",transport="tcp",outcome="accepted"'), '0 5 10 15'],
+    ],
+    quietAt: '1m',
+    firesAt: '3m',
+    labels: { source: 'cabinet', transport: 'tcp', outcome: 'tls-on-tcp' },
+    summary: `${INSTANCE}: syslog source cabinet: a sender's TLS does not match the port (tls-on-tcp)`,
+  },
+  {
     alert: 'GatehouseRuleErrors',
     series: [[on('gatehouse_rule_errors_total', 'rule="speeding"'), '0 0 1 1']],
     quietAt: '1m',
