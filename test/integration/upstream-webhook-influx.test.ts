@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { needBinary, waitUntil } from '../helpers/index.js';
-import { openStreams, startExporter } from '../helpers/exporter-rig.js';
+import { append, assertHeld, openStreams, startExporter } from '../helpers/exporter-rig.js';
 import { startInfluxdb } from '../helpers/peers.js';
 
 const skip = needBinary('influxd', 'influxdb');
@@ -77,4 +77,16 @@ test('webhook influx without a time key: 2000 records of one series received in 
   for (const e of exporters) assert.equal(e.status().deadLetters, 0);
   const counted = await query(influx.url, 'SELECT count(i), sum(i) FROM burst');
   assert.deepEqual(counted?.values[0]?.slice(1), [2000, (2000 * 2001) / 2], 'one point per record: none merged into another, none twice');
+});
+
+test('webhook influx to InfluxDB 1.x with a url without ?db=: the backlog is held with the hint to add it (was: every record dead-lettered for its 400)', {
+  skip,
+  timeout: 90_000,
+}, async (t) => {
+  const influx = await startInfluxdb(t);
+  await query(influx.url, 'CREATE DATABASE plant');
+  const streams = await openStreams(t);
+  await append(streams, 4);
+  const exporter = await startExporter(t, streams, { type: 'webhook', url: `${influx.url}/write`, format: 'influx', influx: { measurement: 'm' } });
+  await assertHeld(exporter, streams, 4, /HTTP 400 from POST .*database is required/, /add \?db=<database> to the destination's url/);
 });

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { RuntimeDeps } from '../../../core/deps.js';
+import { ERRORS } from '../../../core/errors.js';
 import { readClientTlsFiles } from '../../../core/tls-files.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
@@ -168,6 +169,18 @@ export class WebhookDestination implements Destination {
       credentials:
         "the endpoint refused the credentials, not the records: check the destination's auth and headers (the token, user, API key, and any proxy in between)",
     });
+    // InfluxDB 1.x's 400 for a url without ?db= is about the url, not the records: as a 4xx of the
+    // data it dead-lettered every record of the stream (20 of 20 in a trial), into a dead-letter
+    // stream that drops its oldest when full.
+    if (status === 400 && this.options.format === 'influx' && INFLUX_URL_REFUSAL.test(reply.body))
+      throw ERRORS.GH_EXPORT_RETRYABLE(
+        { reason: error },
+        {
+          where: this.target,
+          details: { setup: true },
+          hint: "InfluxDB 1.x takes a write only for a database named in the url: add ?db=<database> to the destination's url; records wait in the local stream",
+        },
+      );
     // A broken endpoint and a record it chokes on look the same: resent, split, and counted against
     // a record only with evidence that it is at fault (outcomes.ts).
     if (status === 408 || status >= 500) return { ok: false, retryable: true, error };
@@ -183,6 +196,9 @@ export class WebhookDestination implements Destination {
     return { ok: false, retryable: false, error: `GH_EXPORT_PERMANENT: ${error}` };
   }
 }
+
+/** InfluxDB 1.x's answer (400) to a write whose url names no database. */
+const INFLUX_URL_REFUSAL = /"error"\s*:\s*"database is required"/;
 
 /** Options arrive validated (registry.ts). */
 export function createWebhookDestination(options: WebhookOptions, deps: RuntimeDeps): WebhookDestination {
