@@ -30,39 +30,18 @@ import { peerAddress, plainAddress } from '../../../broker/peer-address.js';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import { topicRenderer } from '../topic-template.js';
-import { SyslogFramer } from './framing.js';
+import { StreamConnection, type ConnectionHost } from './connection.js';
 import { bindUdp, closeServer, listenTcp, listenTls, type StreamHandlers } from './listeners.js';
 import { syslogMessage, topicVars, type Sender } from './message.js';
 import { SyslogCounts, syslogMetrics, type DropReason, type Transport } from './metrics.js';
 import { cidr, type SyslogSourceOptions } from './options.js';
 import { parseSyslog, type SyslogFormat } from './parse.js';
-import { RelpSession, type RelpOutcome } from './relp-session.js';
+import type { RelpOutcome } from './relp-session.js';
 
 /** Refusals of a commit that pass by themselves: a stream's message is tried again. */
 const STORE_REFUSALS: ReadonlySet<string> = new Set(['GH_STORE_DISK_FULL', 'GH_STREAM_FULL', 'GH_STORE_CLOSED']);
 const RETRY_MS = 1000;
 const LOG_EVERY_MS = 60_000;
-
-interface Connection {
-  socket: Socket;
-  sender: Sender;
-  framer: SyslogFramer;
-  /** A RELP connection's session (its frames instead of the framer's). */
-  relp?: RelpSession;
-  paused: boolean;
-  messageTimer: NodeJS.Timeout | undefined;
-  finished: boolean;
-  /** Nothing read yet: the first bytes tell a TLS client that came to the tcp port. */
-  fresh: boolean;
-}
-
-/**
- * A TLS handshake record (content type 22, version 3.x): what a TLS client (rsyslog's gtls, a
- * device set to TLS) sends first. No syslog message starts so (`<PRI>` or an octet count).
- */
-function tlsHandshake(chunk: Buffer): boolean {
-  return chunk[0] === 0x16 && (chunk.length < 2 || chunk[1] === 0x03);
-}
 
 export class SyslogSource implements Source {
   readonly kind = 'syslog';
@@ -74,7 +53,7 @@ export class SyslogSource implements Source {
   private relp: Server | undefined;
   private tls: { server: TlsServer; servedTls: ServedTls } | undefined;
   private readonly addresses: Partial<Record<Transport, string>> = {};
-  private readonly connections = new Set<Connection>();
+  private readonly connections = new Set<StreamConnection>();
   /** Every socket admitted, also a TLS one still in its handshake (closed at stop: the server's close waits for them). */
   private readonly sockets = new Set<Socket>();
   private readonly pending = new Set<Promise<void>>();
@@ -91,6 +70,8 @@ export class SyslogSource implements Source {
   private readonly render: (vars: Readonly<Record<string, string>>) => string;
   private readonly log: RateLog;
   private readonly clocks: ReturnType<typeof clocksOf>;
+  /** What its connections use of the source (connection.ts). */
+  private readonly host: ConnectionHost;
 
   constructor(
     private readonly options: SyslogSourceOptions,
@@ -109,6 +90,16 @@ export class SyslogSource implements Source {
       }
       this.allow = list;
     }
+    this.host = {
+      options,
+      counts: this.counts,
+      log: this.log,
+      addresses: this.addresses,
+      take: (bytes, size, from, truncated) => this.take(bytes, size, from, truncated),
+      held: () => this.held(),
+      paused: () => this.scheduleResume(),
+      closed: (c) => this.connections.delete(c),
+    };
   }
 
   start(intake: Intake): Promise<void> {
@@ -181,11 +172,7 @@ export class SyslogSource implements Source {
     const o = this.options;
     const closing = this.closeListeners();
     // Said to every sender (FIN) and read on for a while: rsyslog sees it before its next send and queues.
-    for (const c of this.connections) {
-      c.socket.setTimeout(0);
-      if (c.relp) c.relp.serverClose();
-      else c.socket.end();
-    }
+    for (const c of this.connections) c.close();
     await this.within(
       o.stopDrainMs,
       () => this.connections.size === 0,
@@ -296,107 +283,7 @@ export class SyslogSource implements Source {
 
   private accept(socket: Socket, transport: Transport): void {
     if (this.stopping) return void socket.destroy();
-    const o = this.options;
-    const c: Connection = {
-      socket,
-      sender: { address: peerAddress(socket) ?? '', port: socket.remotePort ?? 0, transport },
-      framer: new SyslogFramer(o.maxMessageBytes),
-      paused: false,
-      messageTimer: undefined,
-      finished: false,
-      fresh: transport === 'tcp' || transport === 'relp',
-    };
-    if (transport === 'relp')
-      c.relp = new RelpSession(socket, o.maxMessageBytes, {
-        software: 'gatehouse',
-        syslog: (data, truncated) => this.take(data, data.length, c.sender, truncated),
-        protocolError: (reason) => {
-          this.counts.connection('relp', 'protocol-error');
-          this.log(
-            'relp-protocol',
-            { ip: c.sender.address, reason },
-            'syslog source: a RELP connection broke the protocol: closed (its unanswered messages are sent again)',
-          );
-        },
-      });
-    this.connections.add(c);
-    this.counts.connection(transport, 'accepted');
-    socket.setTimeout(o.idleTimeoutMs, () => this.cut(c, 'idle-timeout'));
-    socket.on('data', (chunk: Buffer) => this.read(c, chunk));
-    socket.on('end', () => this.finish(c));
-    socket.on('close', () => {
-      this.finish(c);
-      this.connections.delete(c);
-    });
-    socket.on('error', (err) => this.log(`socket-error:${transport}`, { err: errorMessage(err), ip: c.sender.address }, 'syslog source: connection error'));
-    if (this.held()) this.pause(c);
-  }
-
-  private read(c: Connection, chunk: Buffer): void {
-    if (c.fresh) {
-      c.fresh = false;
-      // Framed by its line feeds, a ClientHello would be committed as messages of binary, again at each retry of the sender.
-      if (tlsHandshake(chunk)) return this.tlsOnTcp(c);
-    }
-    let done = 0;
-    if (c.relp) done = c.relp.push(chunk);
-    else {
-      const frames = c.framer.push(chunk);
-      for (const f of frames) void this.take(f.bytes, f.bytes.length, c.sender, f.truncated);
-      done = frames.length;
-    }
-    const framer = c.relp ?? c.framer;
-    // A message begun must end within messageTimeoutMs (a slow sender holding a connection).
-    if (done > 0 || !framer.begun) {
-      clearTimeout(c.messageTimer);
-      c.messageTimer = undefined;
-    }
-    if (framer.begun && !c.messageTimer && !c.paused) c.messageTimer = setTimeout(() => this.cut(c, 'message-timeout'), this.options.messageTimeoutMs);
-    if (this.held()) this.pause(c);
-  }
-
-  private tlsOnTcp(c: Connection): void {
-    c.finished = true; // nothing of it is a message
-    const transport = c.sender.transport;
-    this.counts.connection(transport, 'tls-on-tcp');
-    this.log(
-      `tls-on-${transport}`,
-      { ip: c.sender.address, [transport]: this.addresses[transport], tls: this.addresses.tls ?? 'none' },
-      transport === 'relp'
-        ? 'syslog source: a TLS client connected to the relp port: closed; the relp listener is plain TCP (set the sender\'s omrelp tls="off")'
-        : this.addresses.tls
-          ? `syslog source: a TLS client connected to the tcp port: closed; send it to the tls port (${this.addresses.tls})`
-          : 'syslog source: a TLS client connected to the tcp port: closed; give the source a tls listener (tls: cert, key) and send it there, or set the sender to plain TCP',
-    );
-    c.socket.destroy();
-  }
-
-
-  private cut(c: Connection, why: 'idle-timeout' | 'message-timeout'): void {
-    this.counts.connection(c.sender.transport, why);
-    this.log(why, { ip: c.sender.address, transport: c.sender.transport }, `syslog source: connection closed (${why})`);
-    c.socket.destroy();
-  }
-
-  /** The connection ended: a last message without its LF (or cut short) is kept. */
-  private finish(c: Connection): void {
-    if (c.finished) return;
-    c.finished = true;
-    clearTimeout(c.messageTimer);
-    if (c.relp) return; // a RELP frame begun and not ended was not answered: the client sends it again
-    const f = c.framer.end();
-    if (f) void this.take(f.bytes, f.bytes.length, c.sender, f.truncated);
-  }
-
-  private pause(c: Connection): void {
-    if (c.paused || c.finished) return;
-    c.paused = true;
-    c.socket.pause();
-    // waiting on the gateway is not the sender's silence
-    c.socket.setTimeout(0);
-    clearTimeout(c.messageTimer);
-    c.messageTimer = undefined;
-    this.scheduleResume();
+    this.connections.add(new StreamConnection(socket, transport, this.host));
   }
 
   private scheduleResume(): void {
@@ -412,12 +299,7 @@ export class SyslogSource implements Source {
 
   private resume(): void {
     if (this.held()) return this.scheduleResume();
-    for (const c of this.connections) {
-      if (!c.paused || c.finished) continue;
-      c.paused = false;
-      if (!this.stopping) c.socket.setTimeout(this.options.idleTimeoutMs);
-      c.socket.resume();
-    }
+    for (const c of this.connections) c.resume(this.stopping);
   }
 
   /** Parse and submit one message; settles with what became of it (a RELP session answers by it). */
@@ -475,7 +357,7 @@ export class SyslogSource implements Source {
         this.counts.retry();
         this.log(`retry:${e.code}`, { err: e.message }, 'syslog source: the store refused a commit: streams paused, tried again every second');
         this.holdUntil = this.clocks.monotonic() + RETRY_MS;
-        for (const c of this.connections) this.pause(c);
+        for (const c of this.connections) c.pause();
         await new Promise((r) => setTimeout(r, RETRY_MS));
       }
     }
