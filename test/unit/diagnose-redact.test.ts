@@ -52,7 +52,16 @@ function secretConfigDocument(): Record<string, unknown> {
           users: [{ username: 'curl', password: S('http-user-hash') }],
         },
       },
-      { type: 'snmp', name: 'ups', community: S('snmp-community'), authKey: S('snmp-auth-key'), privKey: S('snmp-priv-key') },
+      {
+        type: 'snmp',
+        name: 'ups',
+        targets: [{ name: 'ups1', host: 'ups1', community: S('snmp-community') }],
+        polls: [{ name: 'battery', fields: { sysUpTime: '1.3.6.1.2.1.1.3.0' } }],
+        traps: {
+          communities: [S('snmp-trap-community')],
+          users: [{ name: 'nms', level: 'authPriv', authKeyFile: '/etc/gatehouse/snmp-auth', privKeyFile: '/etc/gatehouse/snmp-priv' }],
+        },
+      },
     ],
     exporters: [
       {
@@ -183,6 +192,10 @@ const NOT_SECRET = new Set([
   'allowUnsigned',
   'auth', // an object: its password/token inside are redacted by their own keys
   'authBackoff',
+  'authKeyFile', // snmp v3: paths (their passphrases are never in the config)
+  'authProtocol',
+  'communityFile',
+  'privKeyFile',
   'cert',
   'certFile',
   'credsFile',
