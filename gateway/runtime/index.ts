@@ -54,6 +54,7 @@ import { ownedMetrics } from './owned-metrics.js';
 import { startHostHealth, type HostHealth } from './host/health.js';
 import { createUpdateVerifier } from '../control/verify.js';
 import { controlTopicGuard, controlTopics, startControlPlane, type ControlPlane, type JobRunEvent } from '../control/index.js';
+import { sourceListeners } from './source-listeners.js';
 
 export interface GatewayOptions {
   logger: Logger;
@@ -396,24 +397,12 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       control,
       stop: () => (stopped ??= stopAll()),
     };
-    // http sources' URLs beside the broker's and the admin API's addresses (a port 0 is found here)
-    const http = configured.flatMap((s) => (s.kind === 'http' ? [{ name: s.name, url: (s.status().details as { url?: string } | undefined)?.url }] : []));
-    // syslog sources' listening addresses (udp, tcp, tls), with the ports a port 0 took
-    const syslog = configured.flatMap((s) =>
-      s.kind === 'syslog' ? [{ name: s.name, ...(s.status().details as { listening?: Record<string, string> } | undefined)?.listening }] : [],
-    );
-    // snmp sources' trap listeners (udp), with the port a port 0 took
-    const snmpTraps = configured.flatMap((s) => {
-      const traps = s.kind === 'snmp' ? (s.status().details as { traps?: { listening?: string | null } | null } | undefined)?.traps : undefined;
-      return traps?.listening ? [{ name: s.name, udp: traps.listening }] : [];
-    });
     logger.info(
       {
         mqtt: broker.addresses(),
         admin: admin?.address(),
-        ...(http.length > 0 ? { http } : {}),
-        ...(syslog.length > 0 ? { syslog } : {}),
-        ...(snmpTraps.length > 0 ? { snmpTraps } : {}),
+        // where the network sources listen, with the ports a port 0 took
+        ...sourceListeners(configured.map((s) => s.status())),
         dataDir: config.dataDir,
         version: opts.version,
       },

@@ -3,6 +3,7 @@
 // and where a running gateway listens. service-notify.ts sends them.
 import type { OpenWait } from '../store/index.js';
 import type { Gateway } from './index.js';
+import { sourceListenerWords, sourceListeners } from './source-listeners.js';
 import { waitingState } from './waiting-admin.js';
 
 /** Before the store is open: opening it may repair a damaged store or read a backlog's tallies. */
@@ -17,11 +18,12 @@ export function waitingStatus(w: OpenWait, storePath: string): string {
   return `NOT STARTED: waiting for ${s.waitingFor} (${s.attempts} attempt${s.attempts === 1 ? '' : 's'}; free ${free}, needed about ${s.neededBytes}): ${w.reason}; \`gatehouse status\` says what to free`;
 }
 
-/** Ready: where it listens. */
-export function runningStatus(gateway: Pick<Gateway, 'broker' | 'admin'>): string {
+/** Ready: where it listens (the broker, the admin API, the network sources). */
+export function runningStatus(gateway: Pick<Gateway, 'broker' | 'admin'> & { sources?: Pick<Gateway['sources'], 'status'> }): string {
   const mqtt = gateway.broker.addresses().map((a) => `${a.tls ? 'mqtts' : 'mqtt'}://${hostPort(a.host, a.port)}`);
   const admin = gateway.admin?.address();
-  return `running: MQTT on ${mqtt.join(', ')}${admin ? `, admin API on ${admin.tls ? 'https' : 'http'}://${hostPort(admin.host, admin.port)}` : ''}`;
+  const sources = gateway.sources ? sourceListenerWords(sourceListeners(gateway.sources.status())) : [];
+  return `running: MQTT on ${mqtt.join(', ')}${admin ? `, admin API on ${admin.tls ? 'https' : 'http'}://${hostPort(admin.host, admin.port)}` : ''}${sources.map((w) => `, ${w}`).join('')}`;
 }
 
 function hostPort(host: string, port: number): string {

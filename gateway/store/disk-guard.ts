@@ -249,7 +249,12 @@ export class DiskGuard {
       else this.o.ballast?.ensure(free, resumeAt(reserve));
       return;
     }
-    const lowReason = `free space ${free} bytes is under the reserve of ${reserve} bytes (store.reserveBytes)`;
+    // Between the reserve and the level appends resume at (hysteresis), say that level: "under the
+    // reserve" of a figure above the reserve reads as a wrong figure.
+    const lowReason =
+      free < reserve
+        ? `free space ${free} bytes is under the reserve of ${reserve} bytes (store.reserveBytes)`
+        : `free space ${free} bytes is above the reserve of ${reserve} bytes (store.reserveBytes) but under the ${resumeAt(reserve)} bytes appends resume at`;
     if (this.condition === 'write-error') {
       // Reopening replays LevelDB's logs into new tables (up to two 4 MiB memtables): wait for
       // that much room only, not for the reserve. A disk filled by the gateway's own backlog (a LevelDB

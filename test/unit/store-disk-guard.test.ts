@@ -95,6 +95,13 @@ test('low space: refused under the reserve, resumes only above reserve + 1/8, on
     r.setFree(f);
     await r.guard.probe();
     assert.equal(r.guard.writable, false, `free ${f}`);
+    // above the reserve, the reason names the level appends resume at (not "under the reserve")
+    assert.match(
+      r.guard.state().reason ?? '',
+      f < 8 * MiB
+        ? /under the reserve of 8388608 bytes/
+        : new RegExp(`above the reserve of 8388608 bytes .* under the ${resumeAt(8 * MiB)} bytes appends resume at`),
+    );
   }
   r.setFree(resumeAt(8 * MiB));
   await r.guard.probe();
