@@ -4,14 +4,16 @@
 // `nats` a nats-server with JetStream (chaos-upstream-nats.ts); `mqtt` the MQTT bridge to
 // mosquitto (chaos-upstream-mqtt.ts); `kinesis` kinesalite behind a fault proxy
 // (chaos-upstream-kinesis.ts); `webhook` the user's own endpoint taking NDJSON export lines, the
-// Firehose endpoint's server with more flaky answers and Idempotency-Key counts (chaos-upstream-webhook.ts).
+// Firehose endpoint's server with more flaky answers and Idempotency-Key counts (chaos-upstream-webhook.ts);
+// `postgres` a private Debian postgres behind a TCP fault proxy, read back from the table (chaos-upstream-postgres.ts).
 import { ChaosUpstream, type ChaosKey, type ChaosSink } from './chaos-upstream.js';
 import { ChaosNats } from './chaos-upstream-nats.js';
 import { MqttUpstream } from './chaos-upstream-mqtt.js';
 import { KinesisChaosUpstream } from './chaos-upstream-kinesis.js';
 import { WebhookChaosUpstream } from './chaos-upstream-webhook.js';
+import { ChaosPostgres } from './chaos-upstream-postgres.js';
 
-export const UPSTREAM_KINDS = ['http', 'nats', 'mqtt', 'kinesis', 'webhook'] as const;
+export const UPSTREAM_KINDS = ['http', 'nats', 'mqtt', 'kinesis', 'webhook', 'postgres'] as const;
 export type UpstreamKind = (typeof UPSTREAM_KINDS)[number];
 
 export interface UpstreamParts {
@@ -49,6 +51,9 @@ export async function createUpstream(kind: string, parts: UpstreamParts): Promis
       await u.up();
       return u;
     }
+    case 'postgres':
+      // Not a rule-action kind: --actions is refused for it (no action()).
+      return ChaosPostgres.create(parts);
     default:
       return `unknown --upstream ${kind} (one of ${UPSTREAM_KINDS.join(', ')})`;
   }

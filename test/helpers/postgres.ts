@@ -3,7 +3,7 @@
 // the superuser `gatehouse`, TLS on with a certificate the test gives (plain connections still
 // taken). initdb and postgres refuse to run as root: as root (CI), they run as the user `postgres`
 // the package creates, which owns the temp dir. down()/up() stop (fast shutdown) and start it again
-// on the same port with its data; stopped and removed in after().
+// on the same port with its data (down('immediate'): as pg_ctl stop -m immediate); stopped and removed in after().
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
@@ -43,7 +43,8 @@ export interface PgServer {
   client(database?: string): Promise<PgClient>;
   /** Run one statement as the superuser. */
   query<R = Record<string, unknown>>(sql: string, values?: unknown[], database?: string): Promise<R[]>;
-  down(): Promise<void>;
+  /** Stop the server: fast shutdown (default, pg_ctl stop -m fast: SIGINT) or immediate (-m immediate: SIGQUIT, crash recovery at the next start). */
+  down(how?: 'fast' | 'immediate'): Promise<void>;
   up(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -113,19 +114,19 @@ export async function startPostgres(t: TestContext, tls: { cert: string; key: st
     );
     if (gone) throw new Error(`postgres exited with ${c.exitCode}: ${stderr}`);
   };
-  const halt = async (): Promise<void> => {
+  const halt = async (how: 'fast' | 'immediate' = 'fast'): Promise<void> => {
     const c = child;
     child = undefined;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
-    // SIGINT: fast shutdown (sessions ended, data flushed).
-    c.kill('SIGINT');
+    // SIGINT: fast shutdown (sessions ended, data flushed); SIGQUIT: immediate (no checkpoint, the WAL replayed at the next start).
+    c.kill(how === 'fast' ? 'SIGINT' : 'SIGQUIT');
     const timer = setTimeout(() => c.kill('SIGKILL'), 10_000);
     await exited;
     clearTimeout(timer);
   };
   t.after(async () => {
-    await halt();
+    await halt('fast');
     await removeTempDir(dir);
   });
   await onRestartablePort(t, async (p) => {
@@ -148,10 +149,10 @@ export async function startPostgres(t: TestContext, tls: { cert: string; key: st
         await cl.end();
       }
     },
-    down: halt,
+    down: (how) => halt(how),
     async up() {
       if (!child) await boot();
     },
-    stop: halt,
+    stop: () => halt('fast'),
   };
 }
