@@ -61,10 +61,17 @@ export class ChaosPostgres implements ChaosSink {
   lastReadError = '';
   fullReads = 0;
   lateRows = 0;
+  /** Flaky faults that failed themselves (a lock session or a pg_terminate_backend cut by a server stop), and the last one's error. */
+  faultErrors = 0;
+  lastFaultError = '';
   /** The resend counter at the end (down()): rows resent that were in the table, in how many INSERTs. */
   private resent: { rows: number; statements: number } | undefined;
+  /** At the end: (stream, seq) pairs held by more than one row (another received_at: two records numbered alike), and a few of them. */
+  private sameSeq: { pairs: number; rows: string[] } | undefined;
   private tally: ChaosTally;
   private readonly maxSeq = new Map<string, number>();
+  /** Rows read of each stream (all at or below its maxSeq), to tell a late row from a new one at a whole-table reread. */
+  private readonly rowsRead = new Map<string, number>();
   private newSinceFull = true;
   private lastFull = 0;
   private reader: PgClient | undefined;
@@ -163,9 +170,10 @@ export class ChaosPostgres implements ChaosSink {
       `upstream (PostgreSQL ${this.version}, table ${TABLE} through a TCP fault proxy): ${f.stopFast + f.stopImmediate} server stops (${f.stopFast} fast, ${f.stopImmediate} immediate); ` +
       `flaky: ${f.terminateCalls} pg_terminate_backend rounds (${f.terminated} sessions ended), ${f.locks} table locks (${f.locksPastTimeout} held past the 3 s statement timeout), ` +
       `${f.proxyResets} proxy reset rounds (${p.resets} connections), ${p.midQueryResets} mid-query resets; stall: ${p.holds.answers} answers held, ${p.holds.all} both ways held (${p.releasedResets} connections reset at release); ` +
-      `${p.connections} proxied connections\n` +
+      `${p.connections} proxied connections; ${this.faultErrors} faults that failed${this.lastFaultError ? ` (last: ${this.lastFaultError})` : ''}\n` +
       `  table: ${this.records} rows read back (${this.tally.unparsable} unparsable payloads), ${this.fullReads} whole-table rereads, ${this.lateRows} rows committed behind a higher seq; ${this.readErrors} failed reads${this.lastReadError ? ` (last: ${this.lastReadError})` : ''}\n` +
-      `  resends that landed on rows already in the table (trigger): ${r ? `${r.rows} rows in ${r.statements} INSERTs` : 'not read'}`
+      `  resends that landed on rows already in the table (trigger): ${r ? `${r.rows} rows in ${r.statements} INSERTs` : 'not read'}\n` +
+      `  (stream, seq) held by two or more rows (received_at differs: two records with one number): ${this.sameSeq ? `${this.sameSeq.pairs}${this.sameSeq.rows.map((x) => `\n    ${x}`).join('')}` : 'not read'}`
     );
   }
 
@@ -210,6 +218,17 @@ export class ChaosPostgres implements ChaosSink {
           DATABASE,
         );
         this.resent = { rows: Number(rows[0]!.rows), statements: Number(rows[0]!.statements) };
+        const twice = await this.server.query<{ pairs: string }>(
+          `SELECT count(*) AS pairs FROM (SELECT 1 FROM ${TABLE} GROUP BY gateway, stream, seq HAVING count(*) > 1) d`,
+          [],
+          DATABASE,
+        );
+        const some = await this.server.query<{ stream: string; seq: string; at: string; p: string | null }>(
+          `SELECT stream, seq, received_at::text AS at, left(payload::text, 60) AS p FROM ${TABLE} WHERE (gateway, stream, seq) IN (SELECT gateway, stream, seq FROM ${TABLE} GROUP BY 1, 2, 3 HAVING count(*) > 1 ORDER BY seq LIMIT 4) ORDER BY seq, received_at`,
+          [],
+          DATABASE,
+        );
+        this.sameSeq = { pairs: Number(twice[0]!.pairs), rows: some.map((r) => `${r.stream}:${r.seq} at ${r.at} ${r.p}`) };
       } catch (err) {
         this.lastReadError = `the resend count: ${String(err).slice(0, 200)}`;
       }
@@ -242,6 +261,7 @@ export class ChaosPostgres implements ChaosSink {
         );
         for (const r of rows) this.tally.add(r.p ?? '');
         got += rows.length;
+        this.rowsRead.set(stream, (this.rowsRead.get(stream) ?? 0) + rows.length);
         if (rows.length > 0) this.maxSeq.set(stream, Number(rows[rows.length - 1]!.seq));
       }
       if (got > 0) this.newSinceFull = true;
@@ -254,21 +274,28 @@ export class ChaosPostgres implements ChaosSink {
     }
   }
 
-  /** The whole table again, into a new tally: rows that committed behind a higher seq are found. */
+  /**
+   * The whole table again, into a new tally. A row at or below a stream's highest seq read that the
+   * incremental reads did not see was committed behind a higher seq (a late row); rows above it
+   * are only new since the last read.
+   */
   private async readAll(cl: PgClient): Promise<void> {
-    const before = this.tally.records;
     const tally = new ChaosTally(this.capacities);
     const max = new Map<string, number>();
+    const below = new Map<string, number>();
     const { rows } = await cl.query<{ stream: string; seq: string; p: string | null }>(`SELECT stream, seq, payload::text AS p FROM ${TABLE}`);
     for (const r of rows) {
       tally.add(r.p ?? '');
       const s = Number(r.seq);
       if (s > (max.get(r.stream) ?? 0)) max.set(r.stream, s);
+      if (s <= (this.maxSeq.get(r.stream) ?? 0)) below.set(r.stream, (below.get(r.stream) ?? 0) + 1);
     }
+    for (const [stream, n] of below) this.lateRows += Math.max(0, n - (this.rowsRead.get(stream) ?? 0));
     this.tally = tally;
     this.maxSeq.clear();
+    this.rowsRead.clear();
     for (const [k, v] of max) this.maxSeq.set(k, v);
-    this.lateRows += Math.max(0, tally.records - before);
+    for (const r of rows) this.rowsRead.set(r.stream, (this.rowsRead.get(r.stream) ?? 0) + 1);
     this.fullReads++;
     this.lastFull = Date.now();
     this.newSinceFull = false;
@@ -306,8 +333,8 @@ export class ChaosPostgres implements ChaosSink {
         this.flakyTimer = undefined;
         if (this.mode !== 'flaky' || this.closed) return;
         void this.fault().catch((err: unknown) => {
-          this.readErrors++;
-          this.lastReadError = `a flaky fault: ${String(err).slice(0, 200)}`;
+          this.faultErrors++;
+          this.lastFaultError = String(err).slice(0, 200);
         });
         this.scheduleFault();
       },
