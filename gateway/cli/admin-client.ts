@@ -13,7 +13,7 @@ import { request as httpsRequest } from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import { checkServerIdentity, rootCertificates, type PeerCertificate } from 'node:tls';
 import { loadConfig } from '../config/index.js';
-import { ERROR_CATALOGUE, GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
+import { ERROR_CATALOGUE, ERRORS, GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
 import { DATE_ERRORS, pinnedDespiteDates } from './admin-pinned-dates.js';
 
 /**
@@ -356,6 +356,6 @@ export async function adminGetText(target: AdminTarget, path: string): Promise<s
     });
   }
   if (res.status < 200 || res.status > 299)
-    throw new GatehouseError('GH_ADMIN_BAD_REQUEST', `admin API GET ${path} answered ${res.status}: ${res.text.slice(0, 200)}`);
+    throw ERRORS.GH_ADMIN_BAD_REQUEST({ reason: `admin API GET ${path} answered ${res.status}: ${res.text.slice(0, 200)}` });
   return res.text;
 }
