@@ -21,7 +21,7 @@ import {
   parsePressure,
   parseThrottled,
 } from '../../gateway/runtime/host/parse.js';
-import { THROTTLED_FILE, anyHostFiles, probeHost, readHost } from '../../gateway/runtime/host/read.js';
+import { THROTTLED_FILE, anyHostFiles, byTrailingNumber, probeHost, readHost } from '../../gateway/runtime/host/read.js';
 import { HOST_METRICS, hostOverview, startHostHealth } from '../../gateway/runtime/host/health.js';
 
 test('throttled: the firmware bits, from sysfs hex and from vcgencmd', () => {
@@ -217,4 +217,15 @@ test("this machine's real /sys and /proc: what exists is read and parsed sanely"
     assert.ok(got.some.avg60 >= 0 && got.some.avg60 <= 100);
   }
   if (s.throttled) assert.ok(s.throttled.raw >= 0);
+});
+
+test('zones and devices are read in the order of their numbers (thermal_zone2 before thermal_zone10), without ICU', () => {
+  assert.deepEqual(['thermal_zone10', 'thermal_zone2', 'cooling_device0', 'thermal_zone1', 'hwmon', 'hwmon3'].sort(byTrailingNumber), [
+    'cooling_device0',
+    'hwmon',
+    'hwmon3',
+    'thermal_zone1',
+    'thermal_zone2',
+    'thermal_zone10',
+  ]);
 });

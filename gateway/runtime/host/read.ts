@@ -59,9 +59,21 @@ async function text(path: string): Promise<string | undefined> {
   }
 }
 
+/**
+ * Names in order with their trailing numbers compared as numbers (thermal_zone2 before
+ * thermal_zone10, mmcblk0 before mmcblk1). Not localeCompare with a locale: its first call loads
+ * ICU's collation data, 3.2 MiB of an idle gateway's RSS for good (issue 15).
+ */
+export function byTrailingNumber(a: string, b: string): number {
+  const [, ah = a, an] = /^(.*?)(\d+)$/.exec(a) ?? [];
+  const [, bh = b, bn] = /^(.*?)(\d+)$/.exec(b) ?? [];
+  if (ah !== bh) return ah < bh ? -1 : 1;
+  return (an === undefined ? -1 : Number(an)) - (bn === undefined ? -1 : Number(bn));
+}
+
 async function list(dir: string): Promise<string[]> {
   try {
-    return (await readdir(dir)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+    return (await readdir(dir)).sort(byTrailingNumber);
   } catch {
     return [];
   }

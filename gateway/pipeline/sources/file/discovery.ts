@@ -14,7 +14,8 @@ async function siblings(dir: string, base: string, exclude: (name: string) => bo
   }
   // logrotate names: app.log.1, app.log-20260101, app.log.2026-01-01; also any other file in the folder.
   const related = names.filter((n) => n !== base && !exclude(n));
-  related.sort((a, b) => Number(b.startsWith(base)) - Number(a.startsWith(base)) || a.localeCompare(b));
+  // code-point order, not localeCompare: its first call maps ICU's collation data (3.2 MiB of RSS for good)
+  related.sort((a, b) => Number(b.startsWith(base)) - Number(a.startsWith(base)) || (a < b ? -1 : a > b ? 1 : 0));
   return related.slice(0, 500).map((n) => join(dir, n));
 }
 
