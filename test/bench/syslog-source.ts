@@ -2,7 +2,9 @@
 // message into `archive`; no exporter): messages/s over one TCP connection sending as fast as the
 // source's backpressure lets it (octet-counted RFC 5424, ~150 bytes), the gateway's CPU per message
 // (/proc/<pid>/stat utime+stime), and UDP at a fixed offered rate: how many were committed, dropped
-// by the source (busy) or never seen (the kernel's receive buffer). Prints figures; no timed assertion.
+// by the source (busy) or never seen (the kernel's receive buffer); RELP over one connection with
+// omrelp's window (128 messages sent and not yet answered), each answered once committed.
+// Prints figures; no timed assertion.
 // Run: npm run -s build && node dist/test/bench/syslog-source.js   (BENCH_MESSAGES=50000, BENCH_UDP_RATE=5000)
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -43,11 +45,59 @@ function message(i: number): string {
   return `${Buffer.byteLength(m)} ${m}`;
 }
 
+const RELP_WINDOW = Number(process.env.BENCH_RELP_WINDOW ?? 128);
+
+/** One RELP session: open, MESSAGES syslog commands with at most RELP_WINDOW unanswered, close. */
+async function relpRun(port: number, pid: number, before: number): Promise<Record<string, unknown>> {
+  const s = connect(port, '127.0.0.1');
+  await once(s, 'connect');
+  let answered = 0;
+  let ok = 0;
+  let buffered = '';
+  let wake: (() => void) | undefined;
+  s.on('data', (d: Buffer) => {
+    buffered += d.toString('latin1');
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      const m = /^(\d+) rsp /.exec(line);
+      if (!m || m[1] === '0') continue;
+      // the open's answer (txnr 1; its offer lines match nothing here)
+      if (m[1] === '1') continue;
+      answered++;
+      if (line.endsWith('200 OK')) ok++;
+      wake?.();
+    }
+  });
+  const offers = 'relp_version=0\nrelp_software=bench\ncommands=syslog';
+  s.write(`1 open ${offers.length} ${offers}\n`);
+  const cpu0 = cpuTicks(pid);
+  const t0 = performance.now();
+  for (let i = 0; i < MESSAGES; i++) {
+    while (i - answered >= RELP_WINDOW) await new Promise<void>((r) => (wake = r));
+    const m = message(i).replace(/^\d+ /, '');
+    if (!s.write(`${i + 2} syslog ${Buffer.byteLength(m)} ${m}\n`)) await once(s, 'drain');
+  }
+  while (answered < MESSAGES) await new Promise<void>((r) => (wake = r));
+  const secs = (performance.now() - t0) / 1000;
+  const cpu = (cpuTicks(pid) - cpu0) / TICKS;
+  s.end(`${MESSAGES + 2} close 0\n`);
+  return {
+    case: `relp, 1 session, window ${RELP_WINDOW}`,
+    messages: MESSAGES,
+    answered200: ok,
+    committedBefore: before,
+    messagesPerSec: Math.round(MESSAGES / secs),
+    cpuUsPerMessage: Math.round((cpu * 1e6) / MESSAGES),
+  };
+}
+
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-bench-syslog-'));
   const config = await writeConfig(
     dir,
-    `dataDir: ${JSON.stringify(join(dir, 'data'))}\nsources:\n  - { type: syslog, name: bench, udp: { port: 0 }, tcp: { port: 0 } }\n`,
+    `dataDir: ${JSON.stringify(join(dir, 'data'))}\nsources:\n  - { type: syslog, name: bench, udp: { port: 0 }, tcp: { port: 0 }, relp: { port: 0 } }\n`,
   );
   const gw = await startGatewayProcess(config);
   try {
@@ -72,6 +122,8 @@ async function main(): Promise<void> {
         cpuUsPerMessage: Math.round((cpu * 1e6) / MESSAGES),
       }),
     );
+    // RELP: omrelp's default window of 128 unanswered messages; each answer is a commit's
+    console.log(JSON.stringify(await relpRun(Number(at.relp!.split(':')[1]), pid, (await details(gw)).messages)));
     // UDP at a fixed offered rate
     const udpPort = Number(at.udp!.split(':')[1]);
     const u = createSocket('udp4');
