@@ -122,15 +122,15 @@ export function httpSourceTls(source: string): TlsKind {
     where: () => `sources.${source}.tls`,
   };
 }
-/** A syslog source's (pipeline/sources/syslog), as an http source's. */
-export function syslogSourceTls(source: string): TlsKind {
+/** A syslog source's (pipeline/sources/syslog), as an http source's: its tls listener's, or its relp listener's (relp.tls). */
+export function syslogSourceTls(source: string, listener: 'tls' | 'relp' = 'tls'): TlsKind {
   return {
     kind: 'source',
     metrics: 'gatehouse_syslog_source_tls',
     code: 'GH_SYSLOG_SOURCE_TLS',
     whose: 'a syslog source',
     sourceKind: 'syslog source',
-    where: () => `sources.${source}.tls`,
+    where: () => (listener === 'relp' ? `sources.${source}.relp.tls` : `sources.${source}.tls`),
   };
 }
 

@@ -55,7 +55,8 @@ export class StreamConnection {
     const o = host.options;
     this.sender = { address: peerAddress(socket) ?? '', port: socket.remotePort ?? 0, transport };
     this.framer = new SyslogFramer(o.maxMessageBytes);
-    this.fresh = transport === 'tcp' || transport === 'relp';
+    // a TLS socket's bytes are past its handshake already (relp.tls)
+    this.fresh = (transport === 'tcp' || transport === 'relp') && !('encrypted' in socket);
     this.relp =
       transport === 'relp'
         ? new RelpSession(socket, o.maxMessageBytes, {
@@ -142,7 +143,7 @@ export class StreamConnection {
       `tls-on-${transport}`,
       { ip: address, [transport]: at[transport], tls: at.tls ?? 'none' },
       transport === 'relp'
-        ? 'syslog source: a TLS client connected to the relp port: closed; the relp listener is plain TCP (set the sender\'s omrelp tls="off")'
+        ? 'syslog source: a TLS client connected to the relp port: closed; the relp listener is plain TCP (give it tls: relp.tls cert and key, or set the sender\'s omrelp tls="off")'
         : at.tls
           ? `syslog source: a TLS client connected to the tcp port: closed; send it to the tls port (${at.tls})`
           : 'syslog source: a TLS client connected to the tcp port: closed; give the source a tls listener (tls: cert, key) and send it there, or set the sender to plain TCP',

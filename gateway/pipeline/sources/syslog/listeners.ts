@@ -1,4 +1,4 @@
-// The sockets of a syslog source: a UDP socket, a TCP server, a TLS server (its certificate read
+// The sockets of a syslog source: a UDP socket, a TCP server, TLS servers (tls, relp with tls; their certificates read
 // with the syslog source's error code, reloaded on SIGHUP with its expiry watched by the broker's
 // ServedTls, as an http source's). Binding failures are GH_SYSLOG_SOURCE_LISTEN naming the transport.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
@@ -57,8 +57,8 @@ export interface StreamHandlers {
   accept(socket: Socket, transport: Transport): void;
   /** One more than maxConnections, closed at accept. */
   dropped(transport: Transport): void;
-  /** A TLS handshake failed (a plain TCP sender on the tls port, a client refusing the certificate). */
-  tlsFailed(err: Error, ip: string | undefined): void;
+  /** A TLS handshake failed (a plain sender on a TLS port, a client refusing the certificate or offering none). */
+  tlsFailed(err: Error, ip: string | undefined, transport: 'tls' | 'relp'): void;
 }
 
 /** A plain stream listener: syslog over TCP, or RELP (its sessions are the source's). */
@@ -72,37 +72,52 @@ export async function listenTcp(o: SyslogSourceOptions, h: StreamHandlers, trans
   return { server, port: await listen(server, o.name, transport, l.host, l.port) };
 }
 
+/**
+ * A TLS listener: syslog over TLS (the tls listener), or RELP over TLS (the relp listener with its
+ * tls block; librelp speaks TLS from the first byte). With a `ca` (relp), a sender must present a
+ * certificate that CA signed: its handshake fails otherwise (tlsFailed).
+ */
 export async function listenTls(
   o: SyslogSourceOptions,
   h: StreamHandlers,
   deps: ServedTlsDeps,
+  transport: 'tls' | 'relp' = 'tls',
 ): Promise<{ server: TlsServer; port: number; servedTls: ServedTls }> {
-  const l = o.tls!;
-  const kind = syslogSourceTls(o.name);
-  const files = { cert: l.cert, key: l.key };
-  const material = await readTlsMaterial(files, o.name, kind.where(0), kind);
+  const l = transport === 'tls' ? { host: o.tls!.host, port: o.tls!.port, cert: o.tls!.cert, key: o.tls!.key, ca: undefined } : { ...o.relp!, ...o.relp!.tls! };
+  const kind = syslogSourceTls(o.name, transport);
+  // the metric label and /healthz entry of each listener: a source may serve both
+  const listener = transport === 'tls' ? o.name : `${o.name}/relp`;
+  const files = { cert: l.cert, key: l.key, ...(l.ca !== undefined ? { ca: l.ca } : {}) };
+  const material = await readTlsMaterial(files, listener, kind.where(0), kind);
+  // node takes a ca file without a certificate in it silently, and then refuses every sender
+  if (material.ca && !material.ca.toString().includes('-----BEGIN CERTIFICATE-----'))
+    throw ERRORS.GH_SYSLOG_SOURCE_TLS(
+      { listener, reason: `the ca file ${l.ca} holds no PEM certificate (no BEGIN CERTIFICATE block)` },
+      { where: `${kind.where(0)}.ca`, hint: "ca must be the PEM certificate(s) of the CA that signs the senders' certificates" },
+    );
+  const verify = material.ca ? { ca: material.ca, requestCert: true, rejectUnauthorized: true } : {};
   let server: TlsServer;
   try {
     // a handshake that stalls holds a connection: bounded as a message begun and not ended
-    server = nodeTls().createServer({ ...SERVER_TLS_OPTIONS, cert: material.cert, key: material.key, handshakeTimeout: o.messageTimeoutMs });
+    server = nodeTls().createServer({ ...SERVER_TLS_OPTIONS, cert: material.cert, key: material.key, ...verify, handshakeTimeout: o.messageTimeoutMs });
   } catch (err) {
     throw ERRORS.GH_SYSLOG_SOURCE_TLS(
-      { listener: o.name, reason: tlsPairProblem(material.cert, material.key, err) },
-      { where: kind.where(0), hint: 'cert and key must be PEM files of the same key pair', cause: err },
+      { listener, reason: tlsPairProblem(material.cert, material.key, err) },
+      { where: kind.where(0), hint: 'cert and key must be PEM files of the same key pair (and ca PEM certificates)', cause: err },
     );
   }
   server.on('connection', (raw: Socket) => {
-    if (!h.admit(raw, 'tls')) raw.destroy();
+    if (!h.admit(raw, transport)) raw.destroy();
   });
-  server.on('secureConnection', (socket: TLSSocket) => h.accept(socket, 'tls'));
+  server.on('secureConnection', (socket: TLSSocket) => h.accept(socket, transport));
   server.on('tlsClientError', (err, socket) => {
-    h.tlsFailed(err, peerAddress(socket));
+    h.tlsFailed(err, peerAddress(socket), transport);
     socket.destroy();
   });
   server.maxConnections = o.maxConnections;
-  server.on('drop', () => h.dropped('tls'));
-  const port = await listen(server, o.name, 'tls', l.host, l.port);
-  const servedTls = new ServedTls([{ name: o.name, index: 0, files, server, material }], deps, kind);
+  server.on('drop', () => h.dropped(transport));
+  const port = await listen(server, o.name, transport, l.host, l.port);
+  const servedTls = new ServedTls([{ name: listener, index: 0, files, server, material }], deps, kind);
   return { server, port, servedTls };
 }
 

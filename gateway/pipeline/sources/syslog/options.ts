@@ -37,10 +37,28 @@ export const syslogSourceSchema = sourceBaseSchema
       .optional()
       .describe('Take a stream (RFC 6587): octet-counted or LF-framed, detected per message.'),
     relp: z
-      .strictObject({ host: bindHostSchema('127.0.0.1', HOST_TEXT), port: portSchema(2514) })
+      .strictObject({
+        host: bindHostSchema('127.0.0.1', HOST_TEXT),
+        port: portSchema(2514),
+        tls: z
+          .strictObject({
+            cert: z.string().describe('PEM certificate file (relative to the config file); reloaded on SIGHUP.'),
+            key: z.string().describe('PEM private key file (relative to the config file); reloaded on SIGHUP.'),
+            ca: z
+              .string()
+              .optional()
+              .describe(
+                "PEM CA bundle (relative to the config file; reloaded on SIGHUP): given, a sender must present a certificate it signed (omrelp's tls.myCert), else its handshake fails (counted).",
+              ),
+          })
+          .optional()
+          .describe(
+            'RELP over TLS from the first byte (omrelp tls="on"; librelp has no STARTTLS): the sender needs a certificate of its own (tls.myCert) or tls.tlslib="openssl", see docs/syslog-source.md.',
+          ),
+      })
       .optional()
       .describe(
-        "Take RELP (rsyslog's omrelp): each message answered only once committed, so what the sender saw acknowledged is on disk and what it did not it sends again. Plain TCP (no TLS on this listener).",
+        "Take RELP (rsyslog's omrelp): each message answered only once committed, so what the sender saw acknowledged is on disk and what it did not it sends again. Plain TCP unless `tls` is given.",
       ),
     tls: z
       .strictObject({

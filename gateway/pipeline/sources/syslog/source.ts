@@ -50,8 +50,11 @@ export class SyslogSource implements Source {
   private intake: Intake | undefined;
   private udp: UdpSocket | undefined;
   private tcp: Server | undefined;
+  /** The relp listener: plain TCP, or TLS (relp.tls). */
   private relp: Server | undefined;
-  private tls: { server: TlsServer; servedTls: ServedTls } | undefined;
+  private tls: TlsServer | undefined;
+  /** The certificates the tls listener and a relp listener over TLS serve. */
+  private servedTls: ServedTls[] = [];
   private readonly addresses: Partial<Record<Transport, string>> = {};
   private readonly connections = new Set<StreamConnection>();
   /** Every socket admitted, also a TLS one still in its handshake (closed at stop: the server's close waits for them). */
@@ -120,8 +123,9 @@ export class SyslogSource implements Source {
         this.counts.connection(transport, 'dropped');
         this.log('dropped', { maxConnections: o.maxConnections }, 'syslog source: maxConnections connections open, a new one was closed');
       },
-      tlsFailed: (err, ip) => {
-        this.counts.connection('tls', 'tls-failed');
+      tlsFailed: (err, ip, transport) => {
+        this.counts.connection(transport, 'tls-failed');
+        if (transport === 'relp') return this.relpTlsFailed(err, ip);
         this.log(
           'tls-failed',
           { ip, err: errorMessage(err), tls: this.addresses.tls, tcp: this.addresses.tcp ?? 'none' },
@@ -142,14 +146,23 @@ export class SyslogSource implements Source {
         this.tcp = server;
         this.addresses.tcp = `${urlHost(o.tcp.host)}:${port}`;
       }
-      if (o.relp) {
+      const tlsDeps = { logger: this.deps.logger, registry: this.deps.registry, now: this.clocks.now };
+      if (o.relp && !o.relp.tls) {
         const { server, port } = await listenTcp(o, handlers, 'relp');
         this.relp = server;
         this.addresses.relp = `${urlHost(o.relp.host)}:${port}`;
       }
+      if (o.relp?.tls) {
+        const { server, port, servedTls } = await listenTls(o, handlers, tlsDeps, 'relp');
+        this.relp = server;
+        this.servedTls.push(servedTls);
+        this.addresses.relp = `${urlHost(o.relp.host)}:${port}`;
+        servedTls.start();
+      }
       if (o.tls) {
-        const { server, port, servedTls } = await listenTls(o, handlers, { logger: this.deps.logger, registry: this.deps.registry, now: this.clocks.now });
-        this.tls = { server, servedTls };
+        const { server, port, servedTls } = await listenTls(o, handlers, tlsDeps);
+        this.tls = server;
+        this.servedTls.push(servedTls);
         this.addresses.tls = `${urlHost(o.tls.host)}:${port}`;
         servedTls.start();
       }
@@ -199,8 +212,9 @@ export class SyslogSource implements Source {
   private async closeListeners(): Promise<void> {
     this.udp?.close();
     this.udp = undefined;
-    const servers = [this.tcp, this.relp, this.tls?.server].filter((s): s is Server => s !== undefined);
-    this.tls?.servedTls.stop();
+    const servers = [this.tcp, this.relp, this.tls].filter((s): s is Server => s !== undefined);
+    for (const s of this.servedTls) s.stop();
+    this.servedTls = [];
     this.tcp = undefined;
     this.relp = undefined;
     this.tls = undefined;
@@ -208,11 +222,53 @@ export class SyslogSource implements Source {
   }
 
   async reloadTls(): Promise<TlsReloadOutcome[]> {
-    return this.tls ? this.tls.servedTls.reload() : [];
+    const out: TlsReloadOutcome[] = [];
+    for (const s of this.servedTls) out.push(...(await s.reload()));
+    return out;
   }
 
   servedCertificates(): CertExpiryEntry[] {
-    return this.tls?.servedTls.expiryEntries() ?? [];
+    return this.servedTls.flatMap((s) => s.expiryEntries());
+  }
+
+  /**
+   * A RELP sender's TLS handshake failed: the log names the sender's fix. rsyslog's omrelp with
+   * GnuTLS (its default) and no certificate of its own (tls.myCert) offers anonymous suites only
+   * (librelp's "NORMAL:+ANON-DH"), which no certificate-serving server shares.
+   */
+  private relpTlsFailed(err: Error, ip: string | undefined): void {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const at = { ip, err: errorMessage(err), relp: this.addresses.relp };
+    if (code === 'ERR_SSL_NO_SHARED_CIPHER')
+      return this.log(
+        'relp-tls-anon',
+        at,
+        'syslog source: a RELP sender offered no cipher a certificate can serve (no shared cipher): rsyslog\'s omrelp with GnuTLS and no certificate of its own offers anonymous TLS only. Give its action tls.myCert and tls.myPrivKey, or load omrelp with tls.tlslib="openssl" (docs/syslog-source.md)',
+      );
+    if (code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE' || code === 'ERR_SSL_NO_CERTIFICATES_RETURNED')
+      return this.log(
+        'relp-tls-no-cert',
+        at,
+        'syslog source: a RELP sender presented no certificate and relp.tls.ca requires one: give its omrelp action tls.myCert and tls.myPrivKey, signed by a CA in relp.tls.ca',
+      );
+    if (
+      code === 'ERR_SSL_WRONG_VERSION_NUMBER' ||
+      code === 'ERR_SSL_HTTP_REQUEST' ||
+      code === 'ERR_SSL_UNKNOWN_PROTOCOL' ||
+      code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG'
+    )
+      return this.log(
+        'relp-tls-plain',
+        at,
+        'syslog source: a plain RELP sender connected to the relp port, which serves TLS: closed (set its omrelp action tls="on", see docs/syslog-source.md)',
+      );
+    this.log(
+      'relp-tls-failed',
+      at,
+      this.options.relp?.tls?.ca
+        ? "syslog source: a RELP sender's TLS handshake failed: one whose certificate no CA in relp.tls.ca signs (or expired), or one refusing the gateway's (its tls.caCert, tls.permittedPeer)"
+        : "syslog source: a RELP sender's TLS handshake failed: one refusing the gateway's certificate (its tls.caCert, tls.permittedPeer)",
+    );
   }
 
   status(): SourceStatus {
