@@ -157,6 +157,44 @@ action(type="omrelp" target="127.0.0.1" port="${mtls.relp}" tls="on" tls.caCert=
   assert.equal(details(mtls).messages, 0);
 });
 
+test("the sender checks the gateway: GnuTLS refuses a name not in tls.permittedPeer (tls-failed); librelp's OpenSSL code refuses a certificate of another CA but not a wrong name (what docs/syslog-source.md warns of)", {
+  skip,
+}, async (t) => {
+  const dir = await tempDir(t, 'gatehouse-relp-tls-');
+  const p = pki(dir);
+  const other = deviceCa(dir, 'other');
+  const cases = [
+    { lib: 'gnutls', ca: p.ca, peer: 'gateway.elsewhere', own: `tls.myCert="${p.sender.cert}" tls.myPrivKey="${p.sender.key}"`, delivered: false },
+    { lib: 'openssl', ca: other.cert, peer: 'localhost', own: '', delivered: false },
+    { lib: 'openssl', ca: p.ca, peer: 'gateway.elsewhere', own: '', delivered: true },
+  ];
+  for (const c of cases) {
+    const what = `${c.lib}, caCert ${c.ca === p.ca ? 'right' : 'of another CA'}, permittedPeer ${c.peer}`;
+    const rig = await syslogRig(t, { udp: undefined, tcp: undefined, relp: { port: 0, tls: { cert: p.gw.cert, key: p.gw.key } } });
+    const s = await sender(
+      t,
+      `module(load="omrelp"${c.lib === 'openssl' ? ' tls.tlslib="openssl"' : ''})
+action(type="omrelp" target="127.0.0.1" port="${rig.relp}" tls="on" tls.caCert="${c.ca}" ${c.own} tls.authMode="name" tls.permittedPeer=["${c.peer}"] action.resumeInterval="1")`,
+    );
+    s.send(0, 1);
+    const o = () => details(rig).connectionOutcomes;
+    if (c.delivered) await committedN(rig, 1);
+    // GnuTLS checks inside the handshake (an alert: tls-failed); librelp's OpenSSL code after it,
+    // then closes before its RELP open (accepted, closed by the sender)
+    else
+      await waitUntil(
+        () =>
+          (c.lib === 'gnutls'
+            ? (o()['tls-failed'] ?? 0) >= 1
+            : (o().accepted ?? 0) >= 1 && (rig.source.status().details as { connections: number }).connections === 0) || undefined,
+        `${what}: the sender refusing the gateway's certificate`,
+        15_000,
+        20,
+      );
+    assert.equal(details(rig).messages, c.delivered ? 1 : 0, what);
+  }
+});
+
 test('a plain RELP client on the TLS port (tls-failed) and a TLS client on a plain relp port (tls-on-tcp): closed, counted on relp, said', {
   skip: noOpenssl,
 }, async (t) => {
