@@ -32,6 +32,11 @@ export function certificateLines(config: GatehouseConfig, rules?: RuleSetDefinit
         ? [{ what: `the certificate ${s.type} source '${s.name}' serves`, file: s.tls.cert }]
         : [],
     ),
+    ...((config.sources ?? []) as Array<{ type?: string; name?: string; enabled?: boolean; relp?: { tls?: { cert?: unknown } } }>).flatMap((s) =>
+      s.type === 'syslog' && s.enabled !== false && typeof s.relp?.tls?.cert === 'string'
+        ? [{ what: `the certificate the relp listener of syslog source '${s.name}' serves`, file: s.relp.tls.cert }]
+        : [],
+    ),
     ...(config.admin.tls ? [{ what: 'the certificate the admin API serves', file: config.admin.tls.cert }] : []),
   ];
   const upstream = [...clientCertificates(config).filter((c) => !c.optional), ...ruleActionCertificates(rules)];

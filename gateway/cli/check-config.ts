@@ -117,6 +117,14 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
           ]
         : [],
     ),
+    // syslog sources' relp listeners serving TLS
+    ...(
+      (config.sources ?? []) as Array<{ type: string; name: string; enabled?: boolean; relp?: { tls?: { cert: string; key: string; ca?: string } } }>
+    ).flatMap((s, i) =>
+      s.type === 'syslog' && s.enabled !== false && s.relp?.tls
+        ? [{ where: `sources.${i}.relp.tls`, listener: `${s.name}/relp`, code: 'GH_SYSLOG_SOURCE_TLS' as const, files: s.relp.tls }]
+        : [],
+    ),
   ];
   for (const { where, listener, code, files } of tlsBlocks) {
     if (problems.some((p) => p.where?.startsWith(where))) continue;

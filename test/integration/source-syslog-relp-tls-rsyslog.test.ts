@@ -16,6 +16,7 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { metricValue, needBinary, tempDir, waitUntil } from '../helpers/index.js';
 import { restartablePort } from '../helpers/ports.js';
+import { checkConfigText } from '../helpers/check-config.js';
 import { deviceCa } from '../helpers/device-ca.js';
 import { archived, flowAcrossRestart, lineSender, missing, rsyslogd, syslogGateway } from '../helpers/rsyslog.js';
 import { rawTcp, syslogRig, type SyslogRig } from '../helpers/syslog-rig.js';
@@ -290,11 +291,11 @@ test('SIGHUP: a new certificate written over relp.tls.cert and key is served to 
 }, async (t) => {
   const dir = await tempDir(t, 'gatehouse-relp-tls-gw-');
   const p = pki(dir);
-  const [cert, key] = [join(dir, 'served.pem'), join(dir, 'served.key')];
+  const [cert, key] = [join(dir, 'served.pem'), join(dir, 'served.key')]; // named relative to the config file below
   await copyFile(p.gw.cert, cert);
   await copyFile(p.gw.key, key);
   const port = await restartablePort(t);
-  const gw = await syslogGateway(dir, `{ type: syslog, name: cabinet, relp: { port: ${port}, tls: { cert: ${cert}, key: ${key}, ca: ${p.ca} } } }`);
+  const gw = await syslogGateway(dir, `{ type: syslog, name: cabinet, relp: { port: ${port}, tls: { cert: served.pem, key: served.key, ca: ${p.ca} } } }`);
   t.after(() => gw.kill9());
   const first = await sender(t, gnutlsAction(p, port));
   first.send(0, 5);
@@ -337,4 +338,28 @@ test('omrelp over TLS: the gateway killed -9 mid-flow and started again, every m
   });
   assert.ok(r.records >= r.total);
   t.diagnostic(`${r.total} sent (${r.before} before the kill -9), ${r.records} records (${r.records - r.total} sent twice: answers the kill cut off)`);
+});
+
+test('check-config: relp.tls files missing named by key; a cert and key of two pairs is GH_SYSLOG_SOURCE_TLS naming <source>/relp; a good one passes; a ca without a certificate fails the start', {
+  skip: noOpenssl,
+}, async (t) => {
+  const dir = await tempDir(t, 'gatehouse-relp-tls-cc-');
+  const p = pki(dir);
+  const base = 'broker: { listeners: [{ host: 127.0.0.1, port: 0 }] }\nadmin: { enabled: false }\nsources:\n';
+  const missing = await checkConfigText(
+    t,
+    `${base}  - { type: syslog, name: lan, relp: { tls: { cert: ${join(dir, 'no.crt')}, key: ${join(dir, 'no.key')}, ca: ${join(dir, 'no-ca.pem')} } } }\n`,
+  );
+  assert.notEqual(missing.code, 0);
+  for (const k of ['sources.0.relp.tls.cert', 'sources.0.relp.tls.key', 'sources.0.relp.tls.ca'])
+    assert.match(missing.out + missing.err, new RegExp(k.replaceAll('.', '\\.')), k);
+  const mixed = await checkConfigText(t, `${base}  - { type: syslog, name: lan, relp: { tls: { cert: ${p.gw.cert}, key: ${p.sender.key} } } }\n`);
+  assert.notEqual(mixed.code, 0);
+  assert.match(mixed.out + mixed.err, /cannot load TLS files of lan\/relp/);
+  const good = await checkConfigText(t, `${base}  - { type: syslog, name: lan, relp: { tls: { cert: ${p.gw.cert}, key: ${p.gw.key}, ca: ${p.ca} } } }\n`);
+  assert.equal(good.code, 0, good.out + good.err);
+  const noCa = await syslogRig(t, { udp: undefined, tcp: undefined, relp: { port: 0, tls: { cert: p.gw.cert, key: p.gw.key, ca: p.gw.key } } }).catch(
+    (e: unknown) => e,
+  );
+  assert.match(String(noCa), /holds no PEM certificate/);
 });
