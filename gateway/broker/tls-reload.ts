@@ -242,6 +242,9 @@ export class ServedTls {
     let crls: LoadedCrls | undefined;
     try {
       next = await readTlsMaterial(l.files, l.name, where, this.kind);
+      // node takes a CA file without a certificate silently, and every client certificate then fails
+      if (next.ca && !next.ca.toString().includes('-----BEGIN CERTIFICATE-----'))
+        throw tlsError(this.kind, l.name, `the ca file ${l.files.ca} holds no PEM certificate; the running files are kept`, `${where}.ca`, undefined);
       changed = changedTlsFiles(l.material, next);
       if (!sameBytes(l.material.crl, next.crl)) changed.push('crl');
       if (changed.length === 0) return this.done(l, 'unchanged');
