@@ -157,7 +157,7 @@ export const LINKS_ERRORS = {
     group: 'http sources',
     meaning: "An http source's TLS certificate or key files could not be loaded (at start, or at a SIGHUP reload: the running certificate is then kept)",
     message: 'cannot load TLS files of {listener}: {reason}',
-    hint: "check the source's tls.cert and tls.key (or relp.tls.cert, relp.tls.key: PEM files of one key pair), relp.tls.ca (PEM certificates) and their permissions",
+    hint: "check the source's tls.cert and tls.key (PEM files of one key pair) and their permissions",
   },
   GH_HTTP_SOURCE_REQUEST: {
     group: 'http sources',
