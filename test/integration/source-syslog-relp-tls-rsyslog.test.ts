@@ -384,7 +384,9 @@ for (const interrupt of ['kill9', 'stop'] as const)
       interrupt,
     });
     assert.ok(r.records >= r.total);
-    t.diagnostic(`${r.total} sent (${r.before} before the ${interrupt}), ${r.records} records (${r.records - r.total} sent twice: answers the kill cut off)`);
+    t.diagnostic(
+      `${r.total} sent (${r.before} before the ${interrupt}), ${r.records} records (${r.records - r.total} sent twice: answers the interruption cut off)`,
+    );
   });
 
 test('check-config: relp.tls files missing named by key; a cert and key of two pairs is GH_SYSLOG_SOURCE_TLS naming <source>/relp; a good one passes; a ca without a certificate fails the start', {

@@ -16,8 +16,8 @@ export type DropReason = 'busy' | 'denied' | 'refused' | 'stopped';
 
 /**
  * What became of a TCP, TLS or RELP connection: accepted, denied (allow), dropped (maxConnections),
- * idle-timeout, message-timeout, tls-failed (its handshake failed: a plain sender on the tls port,
- * or a client refusing the certificate), tls-on-tcp (a TLS handshake on the tcp or relp port:
+ * idle-timeout, message-timeout, tls-failed (its handshake failed: a plain sender on the tls port or
+ * a relp port with tls, a client refusing the certificate or offering none), tls-on-tcp (a TLS handshake on the tcp or relp port:
  * closed, not kept as messages of binary), protocol-error (a RELP session broke the protocol).
  */
 export type ConnectionOutcome = 'accepted' | 'denied' | 'dropped' | 'idle-timeout' | 'message-timeout' | 'tls-failed' | 'tls-on-tcp' | 'protocol-error';
