@@ -37,6 +37,7 @@ import { SyslogCounts, syslogMetrics, type DropReason, type Transport } from './
 import { cidr, type SyslogSourceOptions } from './options.js';
 import { parseSyslog, type SyslogFormat } from './parse.js';
 import type { RelpOutcome } from './relp-session.js';
+import { relpTlsLine } from './relp-tls.js';
 
 /** Refusals of a commit that pass by themselves: a stream's message is tried again. */
 const STORE_REFUSALS: ReadonlySet<string> = new Set(['GH_STORE_DISK_FULL', 'GH_STREAM_FULL', 'GH_STORE_CLOSED']);
@@ -125,7 +126,10 @@ export class SyslogSource implements Source {
       },
       tlsFailed: (err, ip, transport) => {
         this.counts.connection(transport, 'tls-failed');
-        if (transport === 'relp') return this.relpTlsFailed(err, ip);
+        if (transport === 'relp') {
+          const [key, line] = relpTlsLine(err, this.options.relp?.tls?.ca !== undefined);
+          return this.log(key, { ip, err: errorMessage(err), relp: this.addresses.relp }, line);
+        }
         this.log(
           'tls-failed',
           { ip, err: errorMessage(err), tls: this.addresses.tls, tcp: this.addresses.tcp ?? 'none' },
@@ -229,46 +233,6 @@ export class SyslogSource implements Source {
 
   servedCertificates(): CertExpiryEntry[] {
     return this.servedTls.flatMap((s) => s.expiryEntries());
-  }
-
-  /**
-   * A RELP sender's TLS handshake failed: the log names the sender's fix. rsyslog's omrelp with
-   * GnuTLS (its default) and no certificate of its own (tls.myCert) offers anonymous suites only
-   * (librelp's "NORMAL:+ANON-DH"), which no certificate-serving server shares.
-   */
-  private relpTlsFailed(err: Error, ip: string | undefined): void {
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    const at = { ip, err: errorMessage(err), relp: this.addresses.relp };
-    if (code === 'ERR_SSL_NO_SHARED_CIPHER')
-      return this.log(
-        'relp-tls-anon',
-        at,
-        'syslog source: a RELP sender offered no cipher a certificate can serve (no shared cipher): rsyslog\'s omrelp with GnuTLS and no certificate of its own offers anonymous TLS only. Give its action tls.myCert and tls.myPrivKey, or load omrelp with tls.tlslib="openssl" (docs/syslog-source.md)',
-      );
-    if (code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE' || code === 'ERR_SSL_NO_CERTIFICATES_RETURNED')
-      return this.log(
-        'relp-tls-no-cert',
-        at,
-        'syslog source: a RELP sender presented no certificate and relp.tls.ca requires one: give its omrelp action tls.myCert and tls.myPrivKey, signed by a CA in relp.tls.ca',
-      );
-    if (
-      code === 'ERR_SSL_WRONG_VERSION_NUMBER' ||
-      code === 'ERR_SSL_HTTP_REQUEST' ||
-      code === 'ERR_SSL_UNKNOWN_PROTOCOL' ||
-      code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG'
-    )
-      return this.log(
-        'relp-tls-plain',
-        at,
-        'syslog source: a plain RELP sender connected to the relp port, which serves TLS: closed (set its omrelp action tls="on", see docs/syslog-source.md)',
-      );
-    this.log(
-      'relp-tls-failed',
-      at,
-      this.options.relp?.tls?.ca
-        ? "syslog source: a RELP sender's TLS handshake failed: one whose certificate no CA in relp.tls.ca signs (or expired), or one refusing the gateway's (its tls.caCert, tls.permittedPeer)"
-        : "syslog source: a RELP sender's TLS handshake failed: one refusing the gateway's certificate (its tls.caCert, tls.permittedPeer)",
-    );
   }
 
   status(): SourceStatus {
