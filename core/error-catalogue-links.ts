@@ -214,7 +214,7 @@ export const LINKS_ERRORS = {
     meaning:
       'An SNMP target did not answer a poll within timeoutMs x (retries+1): the agent is down or unreachable, or (v1, v2c) the community is wrong: an agent drops a request with an unknown community without a word, so the two look the same',
     message: "snmp target '{target}' ({host}:{port}, v{version}) did not answer: {reason}",
-    hint: "check that the agent runs and the port is open (snmpget -v2c -c COMMUNITY HOST sysUpTime.0), and the target's community: a wrong one also times out",
+    hint: "check that the agent runs and the port is open (snmpget -v2c -c COMMUNITY HOST:PORT 1.3.6.1.2.1.1.3.0: numeric, since Debian's snmp tools come without the MIB files that name sysUpTime.0), and the target's community: a wrong one also times out",
   },
   GH_SNMP_AUTH: {
     group: 'snmp sources',

@@ -3,6 +3,7 @@
 // passphrase (a report), an agent stopped and started again mid-run (one outage said once, polls
 // resume), a huge table capped at maxRows, a poll overrunning its interval (skipped, counted), a
 // stop that does not wait out a silent target, a start failing on a missing passphrase file.
+import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
@@ -96,6 +97,13 @@ test('v3 authPriv polls; a wrong v3 passphrase is a report (GH_SNMP_AUTH), a wro
   assert.match(String(wrongV2.lastError), /did not answer/);
   assert.equal((wrongV2.readErrors as Record<string, number>).timeout >= 1, true);
   assert.match(rig.log(), /"code":"GH_SNMP_NO_ANSWER"[^\n]*a wrong one also times out/, 'the hint says a wrong community also times out');
+  // The hint's command runs as written once the community is filled in: this target's host:port and
+  // a numeric OID (Debian's snmp tools have no MIB files: `sysUpTime.0` is an Unknown Object Identifier).
+  const hinted = /"hint":"[^"]*\((snmpget -v2c -c COMMUNITY [^)"]+)\)/.exec(rig.log())?.[1];
+  assert.ok(hinted, 'the hint holds an snmpget command');
+  const argv = hinted.split(' ').map((a) => (a === 'COMMUNITY' ? 'public' : a));
+  const out = execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.match(out, /Timeticks/, `the hint's command reads sysUpTime: ${hinted}`);
   assert.ok(!(await rig.committed()).some((m) => m.target !== 'v3'), 'nothing committed for the failing targets');
 });
 

@@ -42,7 +42,12 @@ export function requestError(lib: NetSnmp, t: SnmpTarget, err: unknown): { kind:
         { target: t.name, host: t.host, port: t.port, version: t.version, reason: `no answer in ${t.timeoutMs} ms x ${t.retries + 1}` },
         {
           where,
-          ...(t.version === '3' ? { hint: 'check that the agent runs and its UDP port is open (snmpget -v3 ... HOST sysUpTime.0)' } : {}),
+          // The command a user can paste: this target's address, and sysUpTime.0 as a number, since
+          // Debian's snmp package has no MIB files to resolve the name (snmp-mibs-downloader is non-free).
+          hint:
+            t.version === '3'
+              ? `check that the agent runs and its UDP port is open (snmpget -v3 -u USER -l LEVEL ... ${t.host}:${t.port} 1.3.6.1.2.1.1.3.0)`
+              : `check that the agent runs and the port is open (snmpget -v${t.version} -c COMMUNITY ${t.host}:${t.port} 1.3.6.1.2.1.1.3.0), and the target's community: a wrong one also times out`,
         },
       ),
     };
