@@ -2,6 +2,7 @@
 // this file: test/helpers/postgres.ts), through a real exporter over a real store (exporter-rig.ts).
 // Each test writes into a database of its own; rows are read back with pg.
 import { test, type TestContext } from 'node:test';
+import pino from 'pino';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -165,6 +166,60 @@ test('postgres destination', { skip, timeout: 240_000 }, async (t) => {
     );
     await waitUntil(() => exporter.status().lastExportedSeq === 3, 'delivered once the table exists', 15_000);
     assert.equal(await count(s, db, 'telemetry'), 3);
+  });
+
+  await t.test('a table made by hand without a key on the record: a resend lands twice, and the gateway says so with the fix', async (t) => {
+    const db = await database(s);
+    // A TimescaleDB-like table keyed by time and topic only, and one with no key at all.
+    await s.query(
+      'CREATE TABLE by_time (gateway text, stream text, seq bigint, topic text, received_at timestamptz, payload jsonb, payload_raw bytea, UNIQUE (topic, received_at, seq, payload_raw))',
+      [],
+      db,
+    );
+    await s.query(
+      'CREATE TABLE keyless (gateway text, stream text, seq bigint, topic text, received_at timestamptz, payload jsonb, payload_raw bytea)',
+      [],
+      db,
+    );
+    await s.query(
+      'CREATE TABLE keyed (id bigserial PRIMARY KEY, gateway text, stream text, seq bigint, topic text, received_at timestamptz, payload jsonb, payload_raw bytea, UNIQUE (gateway, stream, seq))',
+      [],
+      db,
+    );
+    const send = async (table: string): Promise<string[]> => {
+      const lines: string[] = [];
+      const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
+      const dest = createDestination({ type: 'postgres', ...pgDestination(s, db, { table }) } as { type: 'postgres' }, { ...deps(), logger });
+      await dest.start();
+      t.after(() => dest.stop());
+      const batch: StoredRecord[] = [1, 2].map((seq) => ({
+        stream: 'up',
+        seq,
+        topic: 'dev/d1/data',
+        payload: Buffer.from('{}'),
+        receivedAt: 1_700_000_000_000 + seq,
+      }));
+      const r = [...(await dest.send(batch, new AbortController().signal)), ...(await dest.send(batch, new AbortController().signal))];
+      assert.ok(
+        r.every((x) => x.ok),
+        `${table}: both sends delivered`,
+      );
+      return lines;
+    };
+    const keyless = await send('keyless');
+    assert.equal(await count(s, db, 'keyless'), 4, 'no key: the resent batch is in the table twice');
+    assert.match(
+      keyless.join(''),
+      /the table keyless has no primary key or unique index: a batch sent again .* lands twice; ALTER TABLE \\"keyless\\" ADD UNIQUE \(\\"gateway\\", \\"stream\\", \\"seq\\", \\"received_at\\"\)/,
+    );
+    const byTime = await send('by_time');
+    assert.match(
+      byTime.join(''),
+      /the table by_time has no unique key over columns the gateway fills holding its stream and seq \(keys: \(payload_raw, received_at, seq, topic\)\)/,
+    );
+    const keyed = await send('keyed');
+    assert.equal(await count(s, db, 'keyed'), 2, 'a key on (gateway, stream, seq): the resend is a no-op');
+    assert.doesNotMatch(keyed.join(''), /lands twice/, 'no warning for a table keyed on the record (its bigserial id key aside)');
   });
 
   await t.test('typed columns: a value that does not fit is dead-lettered alone with the reason', async (t) => {

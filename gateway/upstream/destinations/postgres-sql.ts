@@ -54,6 +54,35 @@ export const TABLE_COLUMNS_SQL = `SELECT a.attname AS name, format_type(a.atttyp
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped`;
 
+/** The table's unique keys (primary key, unique constraints and indexes; not partial, not on expressions), each as its column names. */
+export const TABLE_UNIQUE_KEYS_SQL = `SELECT array_agg(a.attname::text ORDER BY a.attname) AS columns
+FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+GROUP BY i.indexrelid`;
+
+/**
+ * Why a resent batch would land twice, or undefined when it is a no-op. ON CONFLICT DO NOTHING drops
+ * a resent row only when a unique key says it is the same record: a key over columns the gateway
+ * fills from the record, holding its stream and seq (a key with a column the gateway does not fill,
+ * an id from a sequence, is new at each send; a TimescaleDB table keyed (device, time) has no seq).
+ */
+export function resendKeyProblem(table: string, columns: Readonly<Record<string, string>>, keys: readonly (readonly string[])[]): string | undefined {
+  const holds = (source: string): boolean => Object.values(columns).includes(source);
+  const identity = (key: readonly string[]): boolean =>
+    key.every((c) => columns[c] !== undefined) && key.some((c) => columns[c] === 'stream') && key.some((c) => columns[c] === 'seq');
+  if (keys.some(identity)) return undefined;
+  const cols = Object.keys(columns);
+  const want = ['gateway', 'stream', 'seq'].filter(holds).map((src) => cols.find((c) => columns[c] === src)!);
+  const time = cols.find((c) => columns[c] === 'receivedAt');
+  if (!holds('stream') || !holds('seq'))
+    return `the table ${table} gets no stream and seq columns (columns: ... stream: stream, seq: seq), so no key can tell a resent record from a new one: a batch sent again (its answer lost, a restart before the checkpoint) lands twice`;
+  const have =
+    keys.length === 0
+      ? 'no primary key or unique index'
+      : `no unique key over columns the gateway fills holding its stream and seq (keys: ${keys.map((k) => `(${k.join(', ')})`).join(', ')})`;
+  return `the table ${table} has ${have}: a batch sent again (its answer lost, a restart before the checkpoint) lands twice; ALTER TABLE ${quoteTable(table)} ADD UNIQUE (${[...want, ...(time ? [time] : [])].map(quoteIdent).join(', ')}) makes a resend a no-op (a hypertable's key needs its time column)`;
+}
+
 export interface TableColumn {
   name: string;
   type: string;

@@ -27,9 +27,11 @@ import {
   DEFAULT_COLUMNS,
   InsertPlan,
   TABLE_COLUMNS_SQL,
+  TABLE_UNIQUE_KEYS_SQL,
   classify,
   createTableSql,
   quoteTable,
+  resendKeyProblem,
   sqlState,
   type FailureClass,
   type TableColumn,
@@ -243,6 +245,16 @@ export class PostgresDestination implements Destination {
       if (o.createTable) await client.query(createTableSql(o.table));
       const { rows } = await client.query<TableColumn>(TABLE_COLUMNS_SQL, [quoteTable(o.table)]);
       plan = InsertPlan.make(o.table, o.columns ?? DEFAULT_COLUMNS, rows);
+      if (!('missing' in plan)) {
+        const keys = await client.query<{ columns: string[] }>(TABLE_UNIQUE_KEYS_SQL, [quoteTable(o.table)]);
+        const problem = resendKeyProblem(
+          o.table,
+          o.columns ?? DEFAULT_COLUMNS,
+          keys.rows.map((k) => k.columns),
+        );
+        // Said at each connection (rare), and the records still go: the table is the user's to key.
+        if (problem) log.warn({ table: o.table }, `PostgreSQL: ${problem}`);
+      }
     } catch (err) {
       throw fail(err, `cannot read the columns of ${o.table}`);
     }
