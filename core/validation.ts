@@ -35,6 +35,7 @@ function describeFound(input: unknown): string {
 
 /** Keys whose values are secrets (passwords, tokens, AWS secret keys): never echoed in a problem. */
 const SECRET_KEY = /password|token|secret/i;
+const URL_WITH_PASSWORD = /:\/\/[^/@\s]*:[^/@\s]*@/;
 
 function describeSecret(input: unknown): string {
   if (typeof input === 'string') return `a string of ${input.length} characters (not shown)`;
@@ -207,7 +208,8 @@ export function zodProblems(error: z.ZodError, prefix = '', schema: z.core.$ZodT
       // The same for a check on a block key whose value is a block (an http source's auth, defaulted
       // to {}): 'needs credentials ... (found an object)' read as if an object were wrong.
       const blockCheck = issue.code === 'custom' && isPlainObject(ofKey ?? issue.input);
-      const secret = SECRET_KEY.test(String(path.at(-1) ?? ''));
+      // So is a URL holding a password (postgres://user:pw@db pasted into a host), whatever its key.
+      const secret = SECRET_KEY.test(String(path.at(-1) ?? '')) || (typeof input === 'string' && URL_WITH_PASSWORD.test(input));
       if ('input' in issue && !blockCheck) problem.found = secret ? describeSecret(input) : describeFound(input);
       // A block switched on or off with a bare true/false (ack: true, admin: false): its switch is
       // its `enabled` key, so say the line to write rather than 'expected object, received boolean'.

@@ -129,4 +129,13 @@ test('options: ssl by host, secrets and TLS files checked, unknown keys refused'
   const d = createDestination({ type: 'postgres', database: 'plant', user: 'gw', password: 'secret', host: 'db' } as { type: 'postgres' }, testDeps());
   assert.equal(d.target, 'postgres://gw@db:5432/plant#gatehouse_records');
   assert.doesNotMatch(d.target, /secret/);
+  // A connection URL pasted into host: its password went into the target (status, logs, the
+  // metrics' target label) and the host lookup's error; refused, and the refusal does not echo it.
+  assert.throws(
+    () => createDestination({ type: 'postgres', database: 'd', user: 'u', host: 'postgres://gh:hunter2@db.lan/plant' } as { type: 'postgres' }, testDeps()),
+    (e: unknown) =>
+      isGatehouseError(e, 'GH_DESTINATION_CONFIG') &&
+      /host: a host name, address or socket folder, not a connection URL/.test(String((e as Error).message)) &&
+      !/hunter2/.test(String((e as Error).message)),
+  );
 });

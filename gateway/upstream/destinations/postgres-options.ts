@@ -117,6 +117,16 @@ export const postgresOptionsSchema = z.lazy(() =>
         .describe('Max summed payload bytes per INSERT.'),
     })
     .superRefine((o, ctx) => {
+      // A libpq URL pasted into host (postgres://user:password@db/plant) would be tried as a host
+      // name and its password shown in the target (status, logs, the metrics' label): refused
+      // without echoing it.
+      if (/:\/\/|@/.test(o.host))
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'a host name, address or socket folder, not a connection URL: give its parts as host, port, database, user and passwordFile (a password in host would be shown wherever the target is)',
+          path: ['host'],
+        });
       if (o.password !== undefined && o.passwordFile !== undefined)
         ctx.addIssue({ code: 'custom', message: 'give at most one of password or passwordFile', path: ['password'] });
       if ((o.certFile === undefined) !== (o.keyFile === undefined))
