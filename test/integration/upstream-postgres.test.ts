@@ -222,6 +222,23 @@ test('postgres destination', { skip, timeout: 240_000 }, async (t) => {
     assert.doesNotMatch(keyed.join(''), /lands twice/, 'no warning for a table keyed on the record (its bigserial id key aside)');
   });
 
+  await t.test('a read-only database (25006 from a primary: default_transaction_read_only) is held with a hint that fits it, then delivered', async (t) => {
+    const db = await database(s);
+    await s.query(
+      'CREATE TABLE gatehouse_records (gateway text, stream text, seq bigint, topic text, received_at timestamptz, payload jsonb, payload_raw bytea, PRIMARY KEY (gateway, stream, seq, received_at))',
+      [],
+      db,
+    );
+    await s.query(`ALTER DATABASE ${db} SET default_transaction_read_only = on`);
+    const streams = await openStreams(t);
+    const exporter = await startExporter(t, streams, pgDestination(s, db), deps());
+    await append(streams, 2);
+    await assertHeld(exporter, streams, 2, /25006.*read-only transaction/, /default_transaction_read_only/);
+    await s.query(`ALTER DATABASE ${db} SET default_transaction_read_only = off`);
+    await waitUntil(() => exporter.status().lastExportedSeq === 2, 'delivered once the database takes writes', 30_000);
+    assert.equal(await count(s, db), 2);
+  });
+
   await t.test('typed columns: a value that does not fit is dead-lettered alone with the reason', async (t) => {
     const db = await database(s);
     await s.query(

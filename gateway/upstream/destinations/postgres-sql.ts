@@ -322,7 +322,12 @@ export function classify(err: unknown, o: { table: string; user: string; databas
     case '42703':
       return { kind: 'setup', hint: `add the column to ${o.table} or fix the destination's columns; ${WAITS}` };
     case '25006':
-      return { kind: 'setup', hint: `the server is a read-only standby: point the destination's host at the primary; ${WAITS}` };
+      // 25006 also comes from a primary whose database or role has default_transaction_read_only on
+      // (ALTER DATABASE ... SET, a maintenance switch): pointing at "the primary" would not help there.
+      return {
+        kind: 'setup',
+        hint: `the server is a read-only standby (point the destination's host at the primary), or the database or role is read-only (SHOW default_transaction_read_only; ALTER DATABASE ... SET default_transaction_read_only = off); ${WAITS}`,
+      };
     case '57014':
       return {
         kind: 'outage',
