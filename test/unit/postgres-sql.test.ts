@@ -99,6 +99,8 @@ test('failures by SQLSTATE: outage, setup (with the fix named), data, unknown', 
   assert.match(hint(db('42501')), /GRANT INSERT ON readings TO gw/);
   assert.match(hint(db('42P01')), /table readings does not exist.*createTable/);
   assert.match(hint(db('57014')), /statementTimeoutMs/);
+  assert.match(hint(db('53100')), /disk is full \(53100\): free space/);
+  assert.match(hint(db('53300')), /no connection left \(53300\): raise max_connections/);
   assert.equal(classify(db('42703'), o).kind, 'setup');
   // Without a SQLSTATE: the link and TLS (an EPIPE is no SQLSTATE, though five letters long).
   assert.equal(classify(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }), o).kind, 'outage');

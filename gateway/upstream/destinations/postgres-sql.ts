@@ -334,6 +334,15 @@ export function classify(err: unknown, o: { table: string; user: string; databas
         hint: `the INSERT ran over statementTimeoutMs and the server cancelled it: a lock held by another session (a migration, VACUUM FULL, a long transaction), a slow trigger or a busy server; the batch is retried`,
       };
   }
+  // Class 53 names its fix by state: a generic "unavailable, busy or out of room" sent a user with a
+  // full disk on the server looking at the network.
+  if (state === '53100')
+    return {
+      kind: 'outage',
+      hint: `the server's disk is full (53100): free space where its data or the table's tablespace lives (df on the server); ${WAITS}`,
+    };
+  if (state === '53300')
+    return { kind: 'outage', hint: `the server has no connection left (53300): raise max_connections or close idle sessions (pg_stat_activity); ${WAITS}` };
   if (cls === '08' || cls === '53' || cls === '40' || state === '57P01' || state === '57P02' || state === '57P03' || state === '55P03' || state === '58030')
     return { kind: 'outage', hint: `the server is unavailable, busy or out of room (${state}); ${WAITS}` };
   if (cls === '22' || cls === '23') return { kind: 'data' };
