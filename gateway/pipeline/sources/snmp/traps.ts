@@ -197,7 +197,9 @@ export class TrapListener {
       this.count(unauthorised ? 'unauthorised' : 'invalid');
       this.log(
         unauthorised ? 'unauthorised' : 'invalid',
-        { ip: address, err: error.message },
+        // net-snmp's message ends with the community the datagram carried: a device's real community
+        // for another system, or a typo of ours, is a secret in the log (and in gatehouse diagnose).
+        { ip: address, err: error.message.replace(/(with community ).*$/s, '$1(not shown)') },
         unauthorised ? 'snmp trap listener: a trap from an unknown community or user: dropped' : 'snmp trap listener: a datagram that is no SNMP trap: dropped',
       );
       return;
