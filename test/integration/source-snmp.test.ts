@@ -4,6 +4,7 @@
 // resume), a huge table capped at maxRows, a poll overrunning its interval (skipped, counted), a
 // stop that does not wait out a silent target, a start failing on a missing passphrase file.
 import { execFileSync } from 'node:child_process';
+import { createCipheriv } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
@@ -213,4 +214,40 @@ test('v1: GETNEXT walks, and a GET refused for one absent OID (noSuchName) asked
   assert.deepEqual(m.fields, { name: 'gatehouse-test', absent: null, location: 'cabinet-3' });
   assert.deepEqual(m.missing, ['absent']);
   assert.equal((m.rows as Record<string, Record<string, { descr: string }>>).if!['1']?.descr, 'lo');
+});
+
+test("privProtocol des where Node's OpenSSL 3 has no DES: the start fails naming the key, not each poll as 'the target refused a request'", {
+  skip,
+  timeout: 30_000,
+}, async (t) => {
+  const dir = await tempDir(t, 'gatehouse-snmp-des-');
+  await writeFile(join(dir, 'k'), 'a-passphrase-of-length\n');
+  const options = snmpSourceKind.schema.parse({
+    type: 'snmp',
+    name: 'cabinet',
+    targets: [
+      { name: 'sw', host: '127.0.0.1', version: '3', user: { name: 'gh', authKeyFile: join(dir, 'k'), privProtocol: 'des', privKeyFile: join(dir, 'k') } },
+    ],
+    polls: [{ name: 'p', fields: { a: 'sysName.0' } }],
+  });
+  const source = await snmpSourceKind.create(options, { ...testDeps(), dataDir: dir });
+  t.after(() => source.stop());
+  const intake = { submit: () => undefined, commitMeta: async () => undefined, readMeta: async () => undefined, accepting: () => true };
+  let des = true;
+  try {
+    createCipheriv('des-cbc', Buffer.alloc(8), Buffer.alloc(8));
+  } catch {
+    des = false;
+  }
+  if (des) {
+    // node run with --openssl-legacy-provider: DES works, the source starts
+    await source.start(intake);
+    assert.equal(source.status().state, 'running');
+    return;
+  }
+  await assert.rejects(
+    source.start(intake),
+    (err: Error & { code?: string; where?: string; hint?: string }) =>
+      err.code === 'GH_CONFIG_INVALID' && err.where === 'sources.cabinet.targets.0.user.privProtocol' && /AES/.test(String(err.hint)),
+  );
 });

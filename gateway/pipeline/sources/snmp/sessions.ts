@@ -1,12 +1,31 @@
 // net-snmp sessions of the polled targets (their credentials read from their files) and what a
 // failed request means: no answer (timeout; a wrong v1/v2c community looks the same), a v3 report
 // refusing the user (auth), or anything else the agent answered (protocol).
-import { ERRORS, type GatehouseError } from '../../../../core/errors.js';
+import { createCipheriv } from 'node:crypto';
+import { ERRORS, GatehouseError } from '../../../../core/errors.js';
 import type { NetSnmp, SnmpSession, SnmpUserConfig } from './lib.js';
 import type { SnmpTarget, SnmpUser } from './options.js';
 import { readSecret } from './secrets.js';
 
 export type SnmpErrorKind = 'timeout' | 'auth' | 'protocol';
+
+let des: boolean | undefined;
+/**
+ * Whether DES-CBC is there: OpenSSL 3 moved it to its legacy provider, so on Node 17+ net-snmp's
+ * DES privacy fails each request with 'digital envelope routines::unsupported', which read as the
+ * agent refusing the request.
+ */
+function desAvailable(): boolean {
+  if (des === undefined) {
+    try {
+      createCipheriv('des-cbc', Buffer.alloc(8), Buffer.alloc(8));
+      des = true;
+    } catch {
+      des = false;
+    }
+  }
+  return des;
+}
 
 /** The USM user net-snmp takes (keys read from their files); `where`: its key path. */
 export function usmUser(lib: NetSnmp, u: SnmpUser, where: string): SnmpUserConfig {
@@ -16,6 +35,11 @@ export function usmUser(lib: NetSnmp, u: SnmpUser, where: string): SnmpUserConfi
     user.authKey = readSecret(u.authKeyFile as string, `${where}.authKeyFile`, 8);
   }
   if (u.level === 'authPriv') {
+    if (u.privProtocol === 'des' && !desAvailable())
+      throw new GatehouseError('GH_CONFIG_INVALID', "privProtocol 'des': this Node's OpenSSL 3 has no DES (only in its legacy provider)", {
+        where: `${where}.privProtocol`,
+        hint: "give the agent's user AES privacy (snmpd.conf: createUser NAME SHA ... AES ...) and set privProtocol: aes; or run node with --openssl-legacy-provider (NODE_OPTIONS in the unit's drop-in)",
+      });
     user.privProtocol = lib.PrivProtocols[u.privProtocol] as string;
     user.privKey = readSecret(u.privKeyFile as string, `${where}.privKeyFile`, 8);
   }
