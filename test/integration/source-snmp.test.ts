@@ -251,3 +251,28 @@ test("privProtocol des where Node's OpenSSL 3 has no DES: the start fails naming
       err.code === 'GH_CONFIG_INVALID' && err.where === 'sources.cabinet.targets.0.user.privProtocol' && /AES/.test(String(err.hint)),
   );
 });
+
+test('a target whose every poll the agent answers with an error (authNoPriv for a priv-only user) is failing, not waiting', {
+  skip,
+  timeout: 60_000,
+}, async (t) => {
+  const agent = await snmpd(t);
+  await writeFile(join(agent.dir, 'auth'), `${V3.auth}\n`);
+  const rig = await snmpRig(t, {
+    targets: [
+      {
+        name: 'nopriv',
+        host: '127.0.0.1',
+        port: agent.port,
+        version: '3',
+        user: { name: V3.user, level: 'authNoPriv', authProtocol: 'sha', authKeyFile: join(agent.dir, 'auth') },
+      },
+    ],
+    polls: [{ name: 'sys', intervalMs: 200, fields: { name: 'sysName.0' } }],
+  });
+  const target = () => rig.details().targets[0]!;
+  await waitUntil(() => ((target().readErrors as Record<string, number>).protocol ?? 0) >= 2, 'polls refused by the agent', 15_000);
+  assert.match(String(target().lastError), /AuthorizationError/);
+  assert.equal(target().state, 'failing', 'a target that answers every poll with an error reads nothing: failing');
+  assert.equal(rig.source.status().state, 'retrying', 'a source of polls whose only target fails is not up');
+});

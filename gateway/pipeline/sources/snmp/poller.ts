@@ -30,6 +30,8 @@ interface TargetState {
   outages: Outages;
   /** The warning of the open outage was logged. */
   down: boolean;
+  /** Its last poll was answered with an error (noAccess, authorizationError, genErr): failing, though no outage. */
+  refused: boolean;
   lastGoodRead: number | undefined;
   lastError: string | undefined;
   lastErrorAt: number | undefined;
@@ -81,6 +83,7 @@ export class SnmpPoller {
           deps.logger.info({ target: target.name, gapMs }, 'snmp target answering again');
         }),
         down: false,
+        refused: false,
         lastGoodRead: undefined,
         lastError: undefined,
         lastErrorAt: undefined,
@@ -150,7 +153,7 @@ export class SnmpPoller {
       name: t.target.name,
       host: `${t.target.host}:${t.target.port}`,
       version: t.target.version,
-      state: t.down ? 'failing' : t.lastGoodRead === undefined ? 'waiting' : 'ok',
+      state: t.down || t.refused ? 'failing' : t.lastGoodRead === undefined ? 'waiting' : 'ok',
       lastGoodRead: t.lastGoodRead === undefined ? null : new Date(t.lastGoodRead).toISOString(),
       lastError: t.lastError ?? null,
       lastErrorAt: t.lastErrorAt === undefined ? null : new Date(t.lastErrorAt).toISOString(),
@@ -206,6 +209,7 @@ export class SnmpPoller {
     }
     if (this.stopping) return;
     this.answered(t);
+    t.refused = false;
     if (read.missing.length > 0) {
       t.missing += read.missing.length;
       this.metrics.missing.inc({ source: name, target: t.target.name }, read.missing.length);
@@ -267,6 +271,7 @@ export class SnmpPoller {
     if (kind === 'protocol') {
       // the agent answers: no outage, but a poll that fails each time is said once a minute
       this.answered(t);
+      t.refused = true;
       this.warnLog(`protocol\0${t.target.name}`, { target: t.target.name, err: error.message }, 'snmp request refused');
       return;
     }
