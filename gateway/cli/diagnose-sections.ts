@@ -84,7 +84,7 @@ export async function hostSection(root = '/'): Promise<SectionText> {
 }
 
 /** Free space where the data dir is, and what the data dir holds (sizes of its top entries, bounded). */
-export async function diskSection(dataDir: string): Promise<SectionText> {
+export async function diskSection(dataDir: string, fromCwd = false): Promise<SectionText> {
   const lines = [`data dir: ${dataDir}`];
   let where = dataDir;
   const exists = await stat(dataDir).then(
@@ -93,6 +93,12 @@ export async function diskSection(dataDir: string): Promise<SectionText> {
   );
   if (!exists) {
     lines.push('  (does not exist yet: the space below is of its parent)');
+    // A config without dataDir puts it in the folder the gateway was started from: diagnose run from
+    // another folder looks at the wrong place, and "does not exist yet" reads as "no data".
+    if (fromCwd)
+      lines.push(
+        "  (the configuration names no dataDir: the gateway's is ./gatehouse-data of the folder it was started from, this one is of diagnose's; pass --data-dir DIR)",
+      );
     where = join(dataDir, '..');
   }
   const fs = await statfs(where);

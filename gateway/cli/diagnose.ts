@@ -7,7 +7,7 @@
 // never blocks long: each part has a deadline (--timeout, 5 s), the admin API's requests included.
 // Secrets: diagnose-redact.ts (by key, by value, then scrubbed from every section as a backstop).
 import { existsSync } from 'node:fs';
-import { writeFile, stat } from 'node:fs/promises';
+import { readFile, writeFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
@@ -176,6 +176,12 @@ export const SERVICE = { config: '/etc/gatehouse/gatehouse.yaml', dataDir: '/var
  * config file exists (so `sudo gatehouse diagnose --out /tmp` is all a site is asked to type), else
  * the built-in defaults `gatehouse start` would use here.
  */
+/** Whether the config file sets dataDir at its top level (unreadable: assume it does, say nothing). */
+async function configNamesDataDir(file: string): Promise<boolean> {
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  return text === undefined || /^["']?dataDir["']?\s*:/m.test(text);
+}
+
 export function diagnoseTarget(
   config: string | undefined,
   dataDir: string | undefined,
@@ -232,7 +238,9 @@ export async function runDiagnose(argv: string[], io: CliIO): Promise<number> {
   }
   await part('board health', () => hostSection());
   const dataDir = loaded.config?.dataDir ?? where.dataDir;
-  if (dataDir) await part('disk (data dir)', () => diskSection(dataDir));
+  // No --data-dir and a config without dataDir: the default is relative to the working directory (configuration.md, dataDir).
+  const fromCwd = !where.dataDir && where.config !== undefined && !(await configNamesDataDir(where.config));
+  if (dataDir) await part('disk (data dir)', () => diskSection(dataDir, fromCwd));
   else miss({ what: 'disk (data dir)', why: 'the configuration did not load: pass --data-dir DIR' });
   await part('configuration', async () => {
     const c = await configSection(where.config, loaded);

@@ -24,14 +24,20 @@ interface Run {
 }
 
 /** The real CLI in a child process, killed if it runs past `killMs` (a hang fails the test, it does not hold it). */
-function diagnose(args: string[], killMs = 60_000): Promise<Run> {
+function diagnose(args: string[], killMs = 60_000, cwd?: string): Promise<Run> {
   const { cmd, args: base } = cliCommand();
   const t0 = Date.now();
   return new Promise((resolve) => {
     execFile(
       cmd,
       [...base, 'diagnose', ...args],
-      { timeout: killMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024, env: { ...process.env, NODE_OPTIONS: '', GATEHOUSE_ADMIN_TOKEN: '' } },
+      {
+        timeout: killMs,
+        killSignal: 'SIGKILL',
+        maxBuffer: 64 * 1024 * 1024,
+        env: { ...process.env, NODE_OPTIONS: '', GATEHOUSE_ADMIN_TOKEN: '' },
+        ...(cwd ? { cwd } : {}),
+      },
       (err, stdout, stderr) => {
         resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, out: String(stdout), err: String(stderr), ms: Date.now() - t0 });
       },
@@ -183,4 +189,19 @@ test('diagnose --help and a bad option', async () => {
   const bad = await runCaptured(main, ['diagnose', '--log-lines', 'lots']);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /--log-lines 'lots' is not a whole number/);
+});
+
+test('a config without dataDir, diagnose run from another folder: the data dir section says why it looks elsewhere', async (t) => {
+  const confDir = await tempDir(t, 'gatehouse-diag-conf-');
+  const elsewhere = await tempDir(t, 'gatehouse-diag-cwd-');
+  const file = join(confDir, 'gatehouse.yaml');
+  await writeFile(file, `admin: { port: ${await freePort()} }\n`);
+  const r = await diagnose(['--config', file, '--timeout', '2'], 60_000, elsewhere);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, new RegExp(`data dir: ${join(elsewhere, 'gatehouse-data')}`));
+  assert.match(r.out, /the configuration names no dataDir: .* pass --data-dir DIR/);
+  // With dataDir in the file, no such note.
+  await writeFile(file, `dataDir: ./data\nadmin: { port: ${await freePort()} }\n`);
+  const named = await diagnose(['--config', file, '--timeout', '2'], 60_000, elsewhere);
+  assert.doesNotMatch(named.out, /names no dataDir/);
 });
