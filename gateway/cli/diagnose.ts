@@ -222,7 +222,10 @@ export async function runDiagnose(argv: string[], io: CliIO): Promise<number> {
       secrets.push(...(r.secrets ?? []));
       add({ title, lines: r.lines });
     } catch (err) {
-      miss({ what: title, why: err instanceof GatehouseError ? err.message : errorMessage(err) });
+      const code = (err as NodeJS.ErrnoException)?.code;
+      // a data dir of the gateway's user (0750) read by someone else: say what to do, not only EACCES
+      const fix = code === 'EACCES' || code === 'EPERM' ? " (this user may not read it: run diagnose with sudo, or as the gateway's user)" : '';
+      miss({ what: title, why: `${err instanceof GatehouseError ? err.message : errorMessage(err)}${fix}` });
     }
   };
 

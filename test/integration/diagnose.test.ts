@@ -7,8 +7,9 @@
 // password) and the log file repeats some: none may appear in what diagnose writes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { execFile, execFileSync } from 'node:child_process';
+import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../gateway/cli/main.js';
 import { diagnoseTarget } from '../../gateway/cli/diagnose.js';
@@ -24,7 +25,7 @@ interface Run {
 }
 
 /** The real CLI in a child process, killed if it runs past `killMs` (a hang fails the test, it does not hold it). */
-function diagnose(args: string[], killMs = 60_000, cwd?: string): Promise<Run> {
+function diagnose(args: string[], killMs = 60_000, cwd?: string, as?: { uid: number; gid: number }): Promise<Run> {
   const { cmd, args: base } = cliCommand();
   const t0 = Date.now();
   return new Promise((resolve) => {
@@ -37,6 +38,7 @@ function diagnose(args: string[], killMs = 60_000, cwd?: string): Promise<Run> {
         maxBuffer: 64 * 1024 * 1024,
         env: { ...process.env, NODE_OPTIONS: '', GATEHOUSE_ADMIN_TOKEN: '' },
         ...(cwd ? { cwd } : {}),
+        ...(as ?? {}),
       },
       (err, stdout, stderr) => {
         resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, out: String(stdout), err: String(stderr), ms: Date.now() - t0 });
@@ -204,4 +206,23 @@ test('a config without dataDir, diagnose run from another folder: the data dir s
   await writeFile(file, `dataDir: ./data\nadmin: { port: ${await freePort()} }\n`);
   const named = await diagnose(['--config', file, '--timeout', '2'], 60_000, elsewhere);
   assert.doesNotMatch(named.out, /names no dataDir/);
+});
+
+test('a data dir this user may not read: listed as not collected with what to do', async (t) => {
+  const dir = await tempDir(t, 'gatehouse-diag-eacces-');
+  const data = join(dir, 'data');
+  await mkdir(join(data, 'store'), { recursive: true });
+  const file = join(dir, 'gatehouse.yaml');
+  await writeFile(file, `dataDir: ./data\nadmin: { port: ${await freePort()} }\n`);
+  // as root (CI), run diagnose as nobody; as anyone else, take the read right away
+  const root = process.getuid?.() === 0;
+  const nobody = root
+    ? { uid: Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' })), gid: Number(execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' })) }
+    : undefined;
+  await chmod(dir, 0o755); // the config readable, only the data dir not
+  await chmod(data, root ? 0o700 : 0o000);
+  const r = await diagnose(['--config', file, '--timeout', '2'], 60_000, tmpdir(), nobody);
+  await chmod(data, 0o700); // back before the temp dir's removal (after() hooks run in their own order)
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /- disk \(data dir\): EACCES[^\n]*run diagnose with sudo, or as the gateway's user/);
 });
