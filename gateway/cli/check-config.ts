@@ -27,10 +27,15 @@ import { certificateLines } from './cert-lines.js';
 import { loadCrls } from '../broker/crl-load.js';
 import { mutualTlsLines } from './mtls-lines.js';
 
-const USAGE = 'gatehouse check-config FILE [--data-dir DIR]';
+const USAGE = 'gatehouse check-config FILE|--config FILE [--data-dir DIR]';
 
 export async function runCheckConfig(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseCliArgs(argv, { ...DATA_DIR_OPTION, help: { type: 'boolean', short: 'h' } }, USAGE, true);
+  const { values, positionals } = parseCliArgs(
+    argv,
+    { ...DATA_DIR_OPTION, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+    USAGE,
+    true,
+  );
   if (values.help) {
     writeLine(
       io.stdout,
@@ -38,8 +43,10 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
     );
     return 0;
   }
-  const file = positionals[0];
-  if (!file || positionals.length > 1) throw new GatehouseError('GH_ARG_INVALID', 'expected exactly one FILE', { hint: `usage: ${USAGE}` });
+  // `--config FILE` as `start` and the other commands take it (round 38's trial typed it so), or FILE
+  const files = [...(typeof values.config === 'string' ? [values.config] : []), ...positionals];
+  const file = files[0];
+  if (!file || files.length > 1) throw new GatehouseError('GH_ARG_INVALID', 'expected exactly one FILE (or --config FILE)', { hint: `usage: ${USAGE}` });
   const config = await loadConfig(file, dataDirOverride(values['data-dir']), false);
   // Every check past the schema runs, and all their problems are listed at once.
   const problems: GatehouseError[] = [...configProblems(config), ...configFileProblems(config)];

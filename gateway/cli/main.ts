@@ -14,7 +14,7 @@ usage: gatehouse <command> [options]
 
 commands:
   start [--config FILE] [--data-dir DIR] [--mqtt-port N] [--admin-port N] [--log-level LEVEL]   run the gateway
-  check-config FILE [--data-dir DIR]   validate a configuration file (and its rule set) without starting
+  check-config FILE|--config FILE [--data-dir DIR]   validate a configuration file (and its rule set) without starting
   import-agent-config AGENT.json [--out FILE]   convert a Kinesis Agent configuration into a Gatehouse one
   config-docs                       print every configuration key with its default (Markdown)
   status [--admin URL | --config FILE]    the running gateway in a few lines (or what its start waits for)

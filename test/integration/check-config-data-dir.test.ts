@@ -73,8 +73,19 @@ test("check-config --data-dri: refused with exit 2 and 'did you mean --data-dir?
 test('check-config --help lists --data-dir with the words of start --help', async () => {
   const check = await runCaptured(main, ['check-config', '--help']);
   const start = await runCaptured(main, ['start', '--help']);
-  assert.match(check.out.split('\n')[0]!, /^usage: gatehouse check-config FILE \[--data-dir DIR\]$/);
+  assert.match(check.out.split('\n')[0]!, /^usage: gatehouse check-config FILE\|--config FILE \[--data-dir DIR\]$/);
   const block = (out: string): string => out.slice(out.indexOf('  --data-dir DIR'), out.indexOf('/var/lib/gatehouse.', out.indexOf('  --data-dir DIR')));
   assert.ok(block(check.out).length > 100, check.out);
   assert.equal(block(check.out), block(start.out));
+});
+
+test('check-config takes the file as --config FILE too, as start does (round 38 trial: typed so, it was refused); both at once is refused', async (t) => {
+  const dir = await tempDir(t);
+  const file = await configIn(dir);
+  const flag = await runCaptured(main, ['check-config', '--config', file, '--data-dir', join(dir, 'data')]);
+  assert.equal(flag.code, 0, flag.err);
+  assert.match(flag.out, /: OK: /);
+  const both = await runCaptured(main, ['check-config', '--config', file, file]);
+  assert.equal(both.code, 2, both.err);
+  assert.match(both.err, /expected exactly one FILE \(or --config FILE\)/);
 });
