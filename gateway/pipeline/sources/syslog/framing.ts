@@ -9,6 +9,7 @@
 // taken as LF-framed from its first byte. A count larger than what the sender then sends swallows
 // the next messages into its frame (there is no way to tell), until the count is reached or the
 // connection ends; what was read is then given by end() as a truncated frame.
+import { BoundedBytes } from './bounded-bytes.js';
 
 export interface Frame {
   bytes: Buffer;
@@ -27,11 +28,11 @@ export class SyslogFramer {
   private digits = '';
   /** Octet-counted: bytes of the frame still to come (kept or thrown away). */
   private need = 0;
-  private parts: Buffer[] = [];
-  private have = 0;
-  private truncated = false;
+  private readonly kept: BoundedBytes;
 
-  constructor(private readonly maxBytes: number) {}
+  constructor(maxBytes: number) {
+    this.kept = new BoundedBytes(maxBytes);
+  }
 
   /** A frame is begun and not complete (the connection's message timeout runs). */
   get begun(): boolean {
@@ -65,7 +66,7 @@ export class SyslogFramer {
             i++;
           } else {
             // not a count: the digits read are the start of an LF-framed message
-            this.append(Buffer.from(this.digits, 'latin1'));
+            this.kept.append(Buffer.from(this.digits, 'latin1'));
             this.digits = '';
             this.mode = 'lf';
           }
@@ -73,7 +74,7 @@ export class SyslogFramer {
         }
         case 'octets': {
           const take = Math.min(this.need, chunk.length - i);
-          this.append(chunk.subarray(i, i + take));
+          this.kept.append(chunk.subarray(i, i + take));
           i += take;
           this.need -= take;
           if (this.need === 0) out.push(this.emit('octet-counting'));
@@ -81,7 +82,7 @@ export class SyslogFramer {
         }
         case 'lf': {
           const j = chunk.indexOf(LF, i);
-          this.append(chunk.subarray(i, j === -1 ? chunk.length : j));
+          this.kept.append(chunk.subarray(i, j === -1 ? chunk.length : j));
           if (j === -1) {
             i = chunk.length;
             break;
@@ -100,28 +101,15 @@ export class SyslogFramer {
   /** The connection ended: what a begun frame holds, as a truncated frame (LF-framed: a last line without its LF is whole). */
   end(): Frame | undefined {
     if (this.mode === 'start') return undefined;
-    if (this.mode === 'count') this.append(Buffer.from(this.digits, 'latin1'));
+    if (this.mode === 'count') this.kept.append(Buffer.from(this.digits, 'latin1'));
     const incomplete = this.mode !== 'lf';
     const f = this.emit(this.mode === 'octets' ? 'octet-counting' : 'lf');
     if (incomplete) f.truncated = true;
     return f.bytes.length > 0 ? f : undefined;
   }
 
-  private append(b: Buffer): void {
-    const room = this.maxBytes - this.have;
-    if (b.length > room) this.truncated = true;
-    if (room <= 0 || b.length === 0) return;
-    // a copy: a slice would hold the whole socket chunk for as long as the frame lives
-    const kept = Buffer.from(b.subarray(0, Math.min(room, b.length)));
-    this.parts.push(kept);
-    this.have += kept.length;
-  }
-
   private emit(framing: Frame['framing']): Frame {
-    const f: Frame = { bytes: this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.have), truncated: this.truncated, framing };
-    this.parts = [];
-    this.have = 0;
-    this.truncated = false;
+    const f: Frame = { ...this.kept.take(), framing };
     this.digits = '';
     this.mode = 'start';
     return f;

@@ -9,6 +9,8 @@
 // message cut and kept, as on TCP; rsyslog's imrelp refuses such a session instead, which would
 // make its sender retry the same message forever).
 
+import { BoundedBytes } from './bounded-bytes.js';
+
 const LF = 0x0a;
 const SP = 0x20;
 /** 9 digits + SP + 32 letters + SP + 9 digits: a header longer than this is no RELP. */
@@ -33,11 +35,11 @@ export class RelpFramer {
   private command = '';
   /** Data bytes of the frame still to come (kept or thrown away). */
   private need = 0;
-  private parts: Buffer[] = [];
-  private have = 0;
-  private truncated = false;
+  private readonly kept: BoundedBytes;
 
-  constructor(private readonly maxBytes: number) {}
+  constructor(maxBytes: number) {
+    this.kept = new BoundedBytes(maxBytes);
+  }
 
   /** A frame is begun and not complete (the connection's message timeout runs). */
   get begun(): boolean {
@@ -62,13 +64,13 @@ export class RelpFramer {
         this.header += String.fromCharCode(b);
       } else if (this.mode === 'data') {
         const take = Math.min(this.need, chunk.length - i);
-        this.append(chunk.subarray(i, i + take));
+        this.kept.append(chunk.subarray(i, i + take));
         i += take;
         this.need -= take;
         if (this.need === 0) this.mode = 'trailer';
       } else {
         if (chunk[i++] !== LF)
-          throw new RelpFrameError(`RELP frame ${this.txnr} (${this.command}) not ended by LF after its ${this.have} data bytes: DATALEN wrong`);
+          throw new RelpFrameError(`RELP frame ${this.txnr} (${this.command}) not ended by LF after its ${this.kept.length} data bytes: DATALEN wrong`);
         out.push(this.emit());
       }
     }
@@ -87,26 +89,9 @@ export class RelpFramer {
     this.mode = length === 0 ? 'header' : 'data';
   }
 
-  private append(b: Buffer): void {
-    const room = this.maxBytes - this.have;
-    if (b.length > room) this.truncated = true;
-    if (room <= 0 || b.length === 0) return;
-    // a copy: a slice would hold the whole socket chunk for as long as the message waits for its commit
-    const kept = Buffer.from(b.subarray(0, Math.min(room, b.length)));
-    this.parts.push(kept);
-    this.have += kept.length;
-  }
-
   private emit(): RelpFrame {
-    const f: RelpFrame = {
-      txnr: this.txnr,
-      command: this.command.toLowerCase(),
-      data: this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.have),
-      truncated: this.truncated,
-    };
-    this.parts = [];
-    this.have = 0;
-    this.truncated = false;
+    const { bytes, truncated } = this.kept.take();
+    const f: RelpFrame = { txnr: this.txnr, command: this.command.toLowerCase(), data: bytes, truncated };
     this.header = '';
     this.mode = 'header';
     return f;
