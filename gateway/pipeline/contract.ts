@@ -21,6 +21,13 @@
 import type { Message, MetaValue } from '../../core/message.js';
 import type { CertExpiryEntry } from '../../core/cert-expiry.js';
 
+/**
+ * Codes of a submit's refusal that pass by themselves (a full disk, a full `reject` stream, the
+ * store closing for a restart): a source that can keep its sender waiting tries again (syslog over
+ * TCP and RELP) or tells it to (the http source's 503 with Retry-After); any other is final.
+ */
+export const PASSING_REFUSALS: ReadonlySet<string> = new Set(['GH_STORE_DISK_FULL', 'GH_STREAM_FULL', 'GH_STORE_CLOSED']);
+
 export interface Intake {
   /** Run the rules on a message; resolves once everything durable it derived is committed. */
   submit(message: Message): Promise<void> | undefined;

@@ -27,7 +27,7 @@ import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
 import { httpSourceTls, type TlsReloadOutcome } from '../../../broker/tls-reload.js';
 import { peerAddress } from '../../../broker/peer-address.js';
 import { createHardenedServer, listenOn, type HardenedServer } from '../../../http/server.js';
-import type { Intake, Source, SourceStatus } from '../../contract.js';
+import { type Intake, PASSING_REFUSALS, type Source, type SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import { topicAllowed, type HttpAuth } from './auth.js';
 import type { HttpSourceOptions } from './options.js';
@@ -37,8 +37,6 @@ import { bodyEncoding, readBody } from './body.js';
 
 /** The broker's default maxTopicLength, when the gateway does not pass its own. */
 const DEFAULT_MAX_TOPIC_LENGTH = 1024;
-/** Refusals of a commit that pass by themselves (503 + Retry-After); any other is a 500. */
-const STORE_REFUSALS: ReadonlySet<string> = new Set(['GH_STORE_DISK_FULL', 'GH_STREAM_FULL', 'GH_STORE_CLOSED']);
 const LOG_EVERY_MS = 60_000;
 
 export class HttpSource implements Source {
@@ -334,7 +332,7 @@ export class HttpSource implements Source {
       const err = failed.reason instanceof GatehouseError ? failed.reason : ERRORS.GH_INTERNAL({ reason: errorMessage(failed.reason) });
       this.lastError = err.message;
       this.log(`refused:${err.code}`, { err: err.message, topic }, 'http source: a commit was refused: answered 5xx, the client sends it again');
-      if (STORE_REFUSALS.has(err.code)) return this.answerError(res, 503, 'store-refused', err, { retryAfterSeconds: this.options.retryAfterSeconds });
+      if (PASSING_REFUSALS.has(err.code)) return this.answerError(res, 503, 'store-refused', err, { retryAfterSeconds: this.options.retryAfterSeconds });
       return this.answerError(res, 500, 'failed', err);
     }
     let bytes = 0;

@@ -27,7 +27,7 @@ import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
 import type { Message } from '../../../../core/message.js';
 import type { ServedTls, TlsReloadOutcome } from '../../../broker/tls-reload.js';
 import { peerAddress, plainAddress } from '../../../broker/peer-address.js';
-import type { Intake, Source, SourceStatus } from '../../contract.js';
+import { type Intake, PASSING_REFUSALS, type Source, type SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import { topicRenderer } from '../topic-template.js';
 import { StreamConnection, type ConnectionHost } from './connection.js';
@@ -39,8 +39,6 @@ import { parseSyslog, type SyslogFormat } from './parse.js';
 import type { RelpOutcome } from './relp-session.js';
 import { relpTlsLine } from './relp-tls.js';
 
-/** Refusals of a commit that pass by themselves: a stream's message is tried again. */
-const STORE_REFUSALS: ReadonlySet<string> = new Set(['GH_STORE_DISK_FULL', 'GH_STREAM_FULL', 'GH_STORE_CLOSED']);
 const RETRY_MS = 1000;
 const LOG_EVERY_MS = 60_000;
 
@@ -361,7 +359,7 @@ export class SyslogSource implements Source {
       } catch (err) {
         const e = err instanceof GatehouseError ? err : ERRORS.GH_INTERNAL({ reason: errorMessage(err) });
         this.lastError = e.message;
-        const again = transport !== 'udp' && STORE_REFUSALS.has(e.code);
+        const again = transport !== 'udp' && PASSING_REFUSALS.has(e.code);
         if (!again || this.stopping) {
           const reason: DropReason = again ? 'stopped' : 'refused';
           this.log(
