@@ -229,4 +229,10 @@ export const LINKS_ERRORS = {
     message: "snmp target '{target}' ({host}:{port}) refused a request: {reason}",
     hint: "check the poll's OIDs and the agent's view of them (rocommunity/rouser and view in snmpd.conf)",
   },
+  GH_SNMP_MIB: {
+    group: 'snmp sources',
+    meaning: "An snmp source's MIB files (its `mibs`) could not be read or parsed, or do not define a name its polls use (or define it in two modules)",
+    message: "snmp source '{source}': {reason}",
+    hint: 'list the MIB file that defines the name (and the files it imports) in mibs, write the name as MODULE::name when two modules define it, or write the numeric OID (snmptranslate -On MODULE::name gives it)',
+  },
 } as const satisfies Record<string, ErrorSpec>;

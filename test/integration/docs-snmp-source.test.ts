@@ -1,11 +1,12 @@
 // docs/snmp-source.md runs as written: its "Try it" snmpd.conf and snmpd command run a real agent
 // (Debian `snmpd`), its configuration a real gateway process (the ports moved to free ones), and
 // its snmptrap and snmpinform lines (Debian `snmp`) are run by sh; the payloads the page shows are
-// compared with the ones committed.
+// compared with the ones committed. Its "Your MIB files" configuration is run the same way.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { repoRoot, tempDir, waitUntil } from '../helpers/index.js';
@@ -101,4 +102,48 @@ test("docs/snmp-source.md 'Try it': snmpd polled, the trap and the inform commit
   assert.deepEqual(Object.keys(trap), Object.keys(shownTrap));
   for (const k of ['agent', 'from', 'version', 'inform', 'trapOid', 'trapName', 'varbinds']) assert.deepEqual(trap[k], shownTrap[k], k);
   assert.equal(traps[1]!.payload.inform, true);
+});
+
+test("docs/snmp-source.md 'Your MIB files': the real CLI parses Debian's MIBs and polls snmpd by their names, as the page shows", {
+  skip: snmpSkip ?? (existsSync('/usr/share/snmp/mibs/UCD-SNMP-MIB.txt') ? false : "needs Debian's net-snmp MIB files: apt-get install libsnmp-base"),
+  timeout: 90_000,
+}, async (t) => {
+  const page = await readFile(PAGE, 'utf8');
+  const dir = await tempDir(t, 'gatehouse-snmp-doc-');
+  const agentPort = await restartablePort(t);
+  await writeFile(join(dir, 'snmpd.conf'), blockAfter(page, '## Try it', ''));
+  const [snmpdLine] = blockAfter(page, '## Try it', 'sh')
+    .split('\n')
+    .filter((l) => l.trim() !== '') as [string];
+  const env = { ...process.env, MIBS: '', MIBDIRS: '/nonexistent' };
+  const agent = spawn('sh', ['-c', `exec env ${snmpdLine.replace('/tmp/snmpd', join(dir, 'persist')).replace(':1161', `:${agentPort}`)}`], {
+    cwd: dir,
+    stdio: 'ignore',
+    env,
+  });
+  t.after(async () => {
+    if (agent.exitCode === null) {
+      agent.kill('SIGTERM');
+      await once(agent, 'exit');
+    }
+  });
+  const yaml = blockAfter(page, '### Your MIB files', 'yaml');
+  const config = await writeConfig(
+    dir,
+    `dataDir: ${JSON.stringify(join(dir, 'data'))}\n${yaml.replace('port: 1161', `port: ${agentPort}`).replace('intervalMs: 10000', 'intervalMs: 500')}`,
+  );
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  const poll = await waitUntil(async () => (await records(gw)).find((r) => r.topic === 'snmp/agent/host'), 'a poll committed', 30_000, 100);
+  const shown = JSON.parse(blockAfter(page, '### Your MIB files', 'json')) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(poll.payload), Object.keys(shown));
+  const fields = poll.payload.fields as Record<string, unknown>;
+  assert.deepEqual([typeof fields.memory, typeof fields.swap], ['number', 'number']);
+  const load = (poll.payload.rows as Record<string, Record<string, Record<string, unknown>>>).load!;
+  assert.deepEqual(
+    Object.values(load).map((r) => r.name),
+    ['Load-1', 'Load-5', 'Load-15'],
+  );
+  assert.ok(gw.logs.some((l) => l.msg === 'snmp source loaded its MIB files'));
+  assert.ok(existsSync(join(dir, 'data', 'snmp', 'cabinet.mibs.json')), 'the names cached in the data folder');
 });

@@ -43,9 +43,10 @@ export interface SourceKind<S extends z.ZodType = z.ZodType> {
   create(options: z.output<S>, deps: SourceDeps): Promise<Source>;
   /**
    * Optional: check what create() will need without loading or connecting anything (e.g. that an
-   * optional library is installed); throws a GatehouseError. Run by check-config.
+   * optional library is installed, that named files hold what they must); throws a GatehouseError.
+   * Run by check-config.
    */
-  preflight?(options: z.output<S>): void;
+  preflight?(options: z.output<S>): void | Promise<void>;
 }
 
 /** Base fields every source entry has. Kinds extend this with `.extend({ type: z.literal('x'), ... })`. */

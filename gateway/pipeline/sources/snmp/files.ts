@@ -1,4 +1,5 @@
-// The files an snmp source names (communities and v3 passphrases: secrets kept out of the config):
+// The files an snmp source names (communities and v3 passphrases: secrets kept out of the config;
+// its MIB files):
 // resolved against the config file's folder and checked by check-config, as an http source's
 // token files (../http/files.ts). Without zod: the config loader imports it at every start.
 import type { NamedFile } from '../http/files.js';
@@ -21,6 +22,16 @@ export function snmpSourceFiles(src: Record<string, unknown>): NamedFile[] {
         out.push({ holder, key: 'communityFile', path: `targets.${i}.communityFile`, what: 'the community file of the snmp source' });
       user(holder?.user, `targets.${i}.user`);
     }
+  // MIB files and directories (read at start, by a child process)
+  if (Array.isArray(src.mibs))
+    for (const [i, m] of src.mibs.entries())
+      if (typeof m === 'string')
+        out.push({
+          holder: src.mibs as unknown as Record<string, unknown>,
+          key: String(i),
+          path: `mibs.${i}`,
+          what: 'the MIB file or directory of the snmp source',
+        });
   const traps = src.traps as Record<string, unknown> | undefined;
   if (traps && typeof traps === 'object') {
     if (typeof traps.communityFile === 'string')

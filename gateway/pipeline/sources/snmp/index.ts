@@ -1,8 +1,10 @@
 // `type: snmp` source kind: polls of SNMP agents (UPSs, PDUs, switches, sensors) and a trap
 // listener (options.ts); net-snmp and the source load only when one is configured.
+import { join } from 'node:path';
 import { GatehouseError } from '../../../../core/errors.js';
 import type { SourceKind } from '../kind.js';
 import type { NetSnmp } from './lib.js';
+import type { MibNames } from './mibs.js';
 import { snmpSourceSchema, type SnmpSourceOptions, type SnmpUser } from './options.js';
 import { readCommunities, readSecret } from './secrets.js';
 
@@ -26,8 +28,24 @@ function checkSecrets(o: SnmpSourceOptions): void {
 export const snmpSourceKind: SourceKind<typeof snmpSourceSchema> = {
   type: 'snmp',
   schema: snmpSourceSchema,
-  preflight: checkSecrets,
+  preflight(options) {
+    checkSecrets(options);
+    if (options.mibs.length === 0) return;
+    // the MIB files parsed as the start will (without its cache): a name none defines is found now
+    return (async () => {
+      const { loadMibNames, resolvePollNames } = await import('./mibs.js');
+      resolvePollNames(options, await loadMibNames(options.name, options.mibs, undefined));
+    })();
+  },
   async create(options, deps) {
+    let mibs: MibNames | undefined;
+    if (options.mibs.length > 0) {
+      const { loadMibNames, resolvePollNames } = await import('./mibs.js');
+      mibs = await loadMibNames(options.name, options.mibs, join(deps.dataDir, 'snmp', `${options.name}.mibs.json`));
+      options = resolvePollNames(options, mibs);
+      deps.logger.info({ mibs: options.mibs.length, modules: mibs.modules.length, names: mibs.size }, 'snmp source loaded its MIB files');
+      for (const note of mibs.notes.slice(0, 10)) deps.logger.warn({ note }, 'snmp source: a MIB file note (names under it may be missing)');
+    }
     let lib: NetSnmp;
     try {
       // A CommonJS module: its module.exports is the ESM default export.
@@ -40,6 +58,6 @@ export const snmpSourceKind: SourceKind<typeof snmpSourceSchema> = {
       });
     }
     const { SnmpSource } = await import('./source.js');
-    return new SnmpSource(options, lib, deps);
+    return new SnmpSource(options, lib, deps, mibs);
   },
 };

@@ -22,18 +22,37 @@ export const DEFAULT_SNMP_TRAP_TOPIC = 'snmp/traps/${agent}/${trapName}';
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const nameSchema = (what: string) => z.string().regex(NAME, `${what} names: letters, digits, _ . - (max 64)`);
 
-/** An OID as written (numeric or a built-in name), numeric once parsed. */
+/** A name a MIB file may define: `name` or `MODULE::name`, either with a numeric suffix. */
+export const MIB_NAME = /^(?:[A-Za-z][A-Za-z0-9-]*::)?[A-Za-z][A-Za-z0-9-]*(?:\.\d+)*$/;
+
+/**
+ * An OID as written (numeric or a built-in name), numeric once parsed. Another name is kept as
+ * written: the source's `mibs` may define it (resolved when the source is created, mibs.ts); without
+ * `mibs` the source's check below refuses it.
+ */
 const oidSchema = z
   .string()
   .transform((text, ctx) => {
     const oid = resolveOid(text);
-    if (oid === undefined) {
-      ctx.addIssue({ code: 'custom', message: `not an OID: '${text}': ${OID_HELP}` });
-      return z.NEVER;
-    }
-    return oid;
+    if (oid !== undefined) return oid;
+    if (MIB_NAME.test(text.trim())) return text.trim();
+    ctx.addIssue({ code: 'custom', message: `not an OID: '${text}': ${OID_HELP}` });
+    return z.NEVER;
   })
-  .describe('OID: numeric (1.3.6.1.2.1.1.3.0) or a built-in name (sysUpTime.0, ifDescr).');
+  .describe('OID: numeric (1.3.6.1.2.1.1.3.0), a built-in name (sysUpTime.0, ifDescr), or a name the `mibs` define (laLoad, UCD-SNMP-MIB::memTotalReal.0).');
+
+/** Whether a parsed OID still is a name (left for the MIB files). */
+export const isOidName = (oid: string): boolean => !/^\d/.test(oid);
+
+/** Every OID a source's polls name, with its config path (fields and table columns). */
+export function pollOids(polls: readonly SnmpPoll[]): Array<{ path: Array<string | number>; oid: string }> {
+  const out: Array<{ path: Array<string | number>; oid: string }> = [];
+  for (const [i, p] of polls.entries()) {
+    for (const [k, oid] of Object.entries(p.fields ?? {})) out.push({ path: ['polls', i, 'fields', k], oid });
+    for (const [j, t] of p.tables.entries()) for (const [k, oid] of Object.entries(t.columns)) out.push({ path: ['polls', i, 'tables', j, 'columns', k], oid });
+  }
+  return out;
+}
 
 const fieldsSchema = z
   .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]{0,63}$/, 'field names: a letter or _, then letters, digits, _ -'), oidSchema)
@@ -160,6 +179,12 @@ export const snmpSourceSchema = sourceBaseSchema
       })
       .describe(`Topic of each poll's message: \${${SNMP_POLL_TOPIC_VOCABULARY.join('} ${')}}.`),
     traps: snmpTrapsSchema.optional().describe('Listen for traps and informs (UDP).'),
+    mibs: z
+      .array(z.string().min(1))
+      .default([])
+      .describe(
+        'MIB files, or directories of them, whose names the polls may use and traps are named by (relative to the config file): parsed at start in a child process, the names cached in the data folder (docs/snmp-source.md#your-mib-files-mibs).',
+      ),
   })
   .superRefine((o, ctx) => {
     if (o.polls.length === 0 && !o.traps)
@@ -170,6 +195,14 @@ export const snmpSourceSchema = sourceBaseSchema
       if (names.has(t.name)) ctx.addIssue({ code: 'custom', path: ['targets', i, 'name'], message: `target '${t.name}' is named twice` });
       names.add(t.name);
     }
+    if (o.mibs.length === 0)
+      for (const { path, oid } of pollOids(o.polls))
+        if (isOidName(oid))
+          ctx.addIssue({
+            code: 'custom',
+            path,
+            message: `not an OID: '${oid}': ${OID_HELP}; or name the MIB file that defines it in the source's mibs`,
+          });
     const polls = new Set<string>();
     for (const [i, p] of o.polls.entries()) {
       if (polls.has(p.name)) ctx.addIssue({ code: 'custom', path: ['polls', i, 'name'], message: `poll '${p.name}' is named twice` });

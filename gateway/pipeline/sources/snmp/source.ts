@@ -3,6 +3,7 @@ import { errorMessage } from '../../../../core/errors.js';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import type { NetSnmp } from './lib.js';
+import type { MibNames } from './mibs.js';
 import { snmpMetrics } from './metrics.js';
 import type { SnmpSourceOptions } from './options.js';
 import { SnmpPoller } from './poller.js';
@@ -23,11 +24,12 @@ export class SnmpSource implements Source {
     private readonly opts: SnmpSourceOptions,
     lib: NetSnmp,
     deps: SourceDeps,
+    mibs?: MibNames,
   ) {
     this.name = opts.name;
     const metrics = snmpMetrics(deps.registry);
     if (opts.polls.length > 0) this.poller = new SnmpPoller(lib, opts, deps, metrics);
-    if (opts.traps) this.traps = new TrapListener(lib, opts.name, opts.traps, deps, metrics);
+    if (opts.traps) this.traps = new TrapListener(lib, opts.name, opts.traps, deps, metrics, mibs);
     this.logger = deps.logger;
   }
 

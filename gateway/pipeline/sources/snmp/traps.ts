@@ -25,6 +25,7 @@ import { topicRenderer } from '../topic-template.js';
 import { cidr } from '../syslog/options.js';
 import type { NetSnmp, Receiver, TrapPdu, Varbind } from './lib.js';
 import type { SnmpMetrics, TrapOutcome } from './metrics.js';
+import type { MibNames } from './mibs.js';
 import { oidName } from './oids.js';
 import type { SnmpTraps } from './options.js';
 import { readCommunities } from './secrets.js';
@@ -72,6 +73,7 @@ export class TrapListener {
     private readonly o: SnmpTraps,
     deps: SourceDeps,
     private readonly metrics: SnmpMetrics,
+    private readonly mibs?: MibNames,
   ) {
     this.clocks = clocksOf(deps);
     this.log = rateLimitedLog(deps.logger, 'warn', 60_000, this.clocks.monotonic);
@@ -84,6 +86,12 @@ export class TrapListener {
       }
       this.allow = list;
     }
+  }
+
+  /** A built-in name, else the name the source's MIB files give, else the OID. */
+  private nameOf(oid: string): string {
+    const builtIn = oidName(oid);
+    return builtIn !== oid ? builtIn : (this.mibs?.nameOf(oid) ?? oid);
   }
 
   async start(intake: Intake): Promise<void> {
@@ -259,7 +267,7 @@ export class TrapListener {
       if (addr) agent = String(addr.value);
       varbinds = varbinds.filter((v) => v !== up && v !== oid);
     }
-    const trapName = oidName(trapOid);
+    const trapName = this.nameOf(trapOid);
     Object.assign(body, {
       agent,
       from,
@@ -269,7 +277,7 @@ export class TrapListener {
       trapOid,
       trapName,
       uptime,
-      varbinds: varbinds.map((v) => ({ oid: v.oid, name: oidName(v.oid), type: typeName(v.type), value: jsonValue(v) })),
+      varbinds: varbinds.map((v) => ({ oid: v.oid, name: this.nameOf(v.oid), type: typeName(v.type), value: jsonValue(v) })),
       ts,
     });
     const safe = (s: string): string => (s === '' ? '-' : s.replace(/[/+#]/g, '_'));
