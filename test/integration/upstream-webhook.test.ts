@@ -111,6 +111,26 @@ test('webhook: NDJSON export lines POSTed with the batch id, auth and headers; 2
   assert.equal(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'webhook', outcome: 'ok' }), rx.got.length);
 });
 
+test('webhook: a batch taken but not answered, then the gateway restarted: sent again with the same Idempotency-Key', { timeout: 30_000 }, async (t) => {
+  // the first request is taken and its answer lost (the socket dropped): the exporter is stopped
+  // before it retries, as a power cut would, and a new one (a new process's) starts from the checkpoint
+  const rx = await standIn(t, (n, r, res) => {
+    if (n === 0) res.socket?.destroy();
+    else ok(rx.accepted, r, res);
+  });
+  const streams = await openStreams(t);
+  const deps = { ...testDeps(), installationId: async () => 'gw-install-1' };
+  const dest = { type: 'webhook', url: rx.url };
+  const first = await startExporter(t, streams, dest, deps, { backoff: { initialMs: 60_000, maxMs: 60_000, outageMaxMs: 60_000 } });
+  await append(streams, 5);
+  await waitUntil(() => rx.got.length === 1, 'the first request');
+  await first.stop();
+  const again = await startExporter(t, streams, dest, deps);
+  await waitUntil(() => again.status().lastExportedSeq === 5, 'exported by the restarted exporter');
+  assert.equal(rx.got[1]!.body, rx.got[0]!.body, 'the same records');
+  assert.equal(rx.got[1]!.headers['idempotency-key'], rx.got[0]!.headers['idempotency-key'], 'the same batch id after the restart');
+});
+
 test('webhook: 500 then 200: the batch is resent with the same Idempotency-Key and delivered', { timeout: 30_000 }, async (t) => {
   const rx = await standIn(t, (n, r, res) => {
     if (n === 0) {

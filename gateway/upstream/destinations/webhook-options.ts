@@ -133,7 +133,9 @@ export const webhookOptionsSchema = z.lazy(() =>
       auth: authSchema().optional(),
       idempotencyHeader: headerName
         .default('Idempotency-Key')
-        .describe('Header carrying the batch id: a UUID kept while that batch is retried, so the receiver can drop a batch it already took.'),
+        .describe(
+          'Header carrying the batch id: a UUID made from the records of the batch (the same on a retry and after a restart), so the receiver can drop a batch it already took.',
+        ),
       compression: z.enum(['none', 'gzip']).default('none').describe('gzip: request bodies gzipped (Content-Encoding: gzip).'),
       timeoutMs: z
         .number()

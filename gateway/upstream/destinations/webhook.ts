@@ -3,9 +3,10 @@
 // REST API, InfluxDB or VictoriaMetrics (line protocol). The body is NDJSON, a JSON array or line
 // protocol (webhook-body.ts); any 2xx delivers the batch (its body is not read for meaning).
 //
-// At least once: a batch keeps its id (idempotencyHeader, default Idempotency-Key) while it is
-// retried, so a receiver that keeps the ids it took can drop a batch it already has; without that,
-// a batch whose 2xx was lost (timeout, reset) arrives twice.
+// At least once: a batch's id (idempotencyHeader, default Idempotency-Key) is made from what it
+// holds (batch-id.ts): a retry, and the same records sent again after a restart past the exporter's
+// checkpoint, carry the same id, so a receiver that keeps the ids it took can drop a batch it
+// already has; without that, a batch whose 2xx was lost (timeout, reset, power cut) arrives twice.
 import { readFileSync } from 'node:fs';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
@@ -16,8 +17,17 @@ import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import { destinationConfigError, destinationMetrics, httpStatusReason, sendOutcome, type DestinationMetrics } from './common.js';
 import { routeFor, type ProxySettings, type Route } from '../proxy.js';
-import { BatchIds, HttpExchange, retryAfterText, safeTarget, throwIfEndpointAnswer, type HttpReply } from './http-exchange.js';
+import { HttpExchange, retryAfterText, safeTarget, throwIfEndpointAnswer, type HttpReply } from './http-exchange.js';
 import type { WebhookOptions } from './webhook-options.js';
+import { lazyInstallationId } from '../installation-id.js';
+import { batchIds } from './batch-id.js';
+
+export interface WebhookDeps extends RuntimeDeps {
+  network?: ProxySettings | undefined;
+  /** The data folder and installation id (in every batch id: two gateways' batches never share one). */
+  dataDir?: string | undefined;
+  installationId?: (() => Promise<string>) | undefined;
+}
 import { CONTENT_TYPES, WebhookEncoder } from './webhook-body.js';
 
 const gzipAsync = promisify(gzip);
@@ -59,13 +69,14 @@ export class WebhookDestination implements Destination {
   private readonly exchange: HttpExchange;
   private readonly headers: Record<string, string>;
   private readonly encoder: WebhookEncoder;
-  private readonly ids = new BatchIds();
+  private readonly batchId: (records: readonly StoredRecord[]) => Promise<string>;
   private readonly metrics: DestinationMetrics;
 
   constructor(
     private readonly options: WebhookOptions,
-    deps: RuntimeDeps & { network?: ProxySettings | undefined },
+    deps: WebhookDeps,
   ) {
+    this.batchId = batchIds(deps.installationId ?? (deps.dataDir !== undefined ? lazyInstallationId(deps.dataDir) : undefined));
     this.url = new URL(options.url);
     this.target = safeTarget(this.url);
     this.route = routeFor(this.url, options.proxy, deps.network);
@@ -127,7 +138,7 @@ export class WebhookDestination implements Destination {
     if (refused.size > 0) this.metrics.recordFailures.inc({ ...lbl, code: 'UNENCODABLE' }, refused.size);
     if (refused.size === records.length) return out;
 
-    const batchId = this.ids.idFor(records);
+    const batchId = await this.batchId(records);
     const buf = this.options.compression === 'gzip' ? await gzipAsync(body) : body;
     let reply: HttpReply;
     try {
@@ -146,7 +157,6 @@ export class WebhookDestination implements Destination {
     // One object for every sent record: the loop reads a whole-batch 413 by that (outcomes.ts).
     for (let i = 0; i < records.length; i++) if (!refused.has(i)) out[i] = verdict;
     if (verdict.ok) {
-      this.ids.delivered();
       this.metrics.calls.inc({ ...lbl, outcome: sendOutcome(out).outcome });
     } else {
       this.metrics.calls.inc({ ...lbl, outcome: verdict.retryable ? 'retryable' : 'permanent', reason: httpStatusReason(reply.status) });
@@ -201,6 +211,6 @@ export class WebhookDestination implements Destination {
 const INFLUX_URL_REFUSAL = /"error"\s*:\s*"database is required"/;
 
 /** Options arrive validated (registry.ts). */
-export function createWebhookDestination(options: WebhookOptions, deps: RuntimeDeps): WebhookDestination {
+export function createWebhookDestination(options: WebhookOptions, deps: WebhookDeps): WebhookDestination {
   return new WebhookDestination(options, deps);
 }
