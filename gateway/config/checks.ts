@@ -47,7 +47,7 @@ export interface DestinationFile {
   what: string;
 }
 
-/** The files a destination block names (mqtt: caFile, certFile, keyFile; http, kinesis, firehose, s3: caFile; nats: credsFile, tls.*; webhook: its TLS files, auth's token or password file, headerFiles; postgres: passwordFile and its TLS files). */
+/** The files a destination block names (mqtt: caFile, certFile, keyFile; http, kinesis, firehose, s3: caFile; nats: credsFile, tls.*; webhook, prometheus: their TLS files, auth's token or password file, headerFiles; postgres: passwordFile and its TLS files). */
 export function destinationFiles(destination: Record<string, unknown>): DestinationFile[] {
   const out: DestinationFile[] = [];
   const add = (holder: unknown, key: string, path: string, what: string): void => {
@@ -62,15 +62,16 @@ export function destinationFiles(destination: Record<string, unknown>): Destinat
     add(destination, 'caFile', 'caFile', 'the CA bundle of the HTTP destination');
   } else if (destination.type === 'kinesis' || destination.type === 'firehose' || destination.type === 's3') {
     add(destination, 'caFile', 'caFile', `the CA bundle of the ${destination.type} destination`);
-  } else if (destination.type === 'webhook') {
-    add(destination, 'caFile', 'caFile', 'the CA bundle of the webhook destination');
-    add(destination, 'certFile', 'certFile', 'the client certificate of the webhook destination');
-    add(destination, 'keyFile', 'keyFile', 'the client key of the webhook destination');
-    add(destination.auth, 'tokenFile', 'auth.tokenFile', 'the token file of the webhook destination');
-    add(destination.auth, 'passwordFile', 'auth.passwordFile', 'the password file of the webhook destination');
+  } else if (destination.type === 'webhook' || destination.type === 'prometheus') {
+    const kind = destination.type;
+    add(destination, 'caFile', 'caFile', `the CA bundle of the ${kind} destination`);
+    add(destination, 'certFile', 'certFile', `the client certificate of the ${kind} destination`);
+    add(destination, 'keyFile', 'keyFile', `the client key of the ${kind} destination`);
+    add(destination.auth, 'tokenFile', 'auth.tokenFile', `the token file of the ${kind} destination`);
+    add(destination.auth, 'passwordFile', 'auth.passwordFile', `the password file of the ${kind} destination`);
     const files = destination.headerFiles;
     if (typeof files === 'object' && files !== null)
-      for (const name of Object.keys(files)) add(files, name, `headerFiles.${name}`, `the file of the webhook destination's header ${name}`);
+      for (const name of Object.keys(files)) add(files, name, `headerFiles.${name}`, `the file of the ${kind} destination's header ${name}`);
   } else if (destination.type === 'postgres') {
     add(destination, 'passwordFile', 'passwordFile', 'the password file of the postgres destination');
     add(destination, 'caFile', 'caFile', 'the CA bundle of the postgres destination');

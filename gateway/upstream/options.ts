@@ -7,7 +7,7 @@ import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../../core/timer-delay.js';
 import { destinationProxyOption } from './proxy-options.js';
 import { bracketedUrl } from '../../core/bind-host.js';
 
-export const DESTINATION_TYPES = ['file', 'http', 'kinesis', 'firehose', 's3', 'mqtt', 'nats', 'webhook', 'postgres'] as const;
+export const DESTINATION_TYPES = ['file', 'http', 'kinesis', 'firehose', 's3', 'mqtt', 'nats', 'webhook', 'postgres', 'prometheus'] as const;
 export type DestinationType = (typeof DESTINATION_TYPES)[number];
 
 const KiB = 1024;

@@ -20,6 +20,8 @@ import { createWebhookDestination } from './destinations/webhook.js';
 import { webhookOptionsSchema } from './destinations/webhook-options.js';
 import { createPostgresDestination } from './destinations/postgres.js';
 import { postgresOptionsSchema } from './destinations/postgres-options.js';
+import { createPrometheusDestination } from './destinations/prometheus.js';
+import { prometheusOptionsSchema } from './destinations/prometheus-options.js';
 
 export interface DestinationDeps extends RuntimeDeps {
   /** Gateway data directory (file destination default: <dataDir>/export; the installation id: installation-id.ts). */
@@ -87,6 +89,7 @@ export const destinationSchemas = {
   mqtt: mqttBridgeOptionsSchema,
   webhook: webhookOptionsSchema,
   postgres: postgresOptionsSchema,
+  prometheus: prometheusOptionsSchema,
 } as const satisfies Record<DestinationType, z.ZodType>;
 
 /** Built-in factories; copy or extend it (no global mutation needed). */
@@ -100,6 +103,7 @@ export const destinationFactories: DestinationFactories = {
   mqtt: destinationKind(destinationSchemas.mqtt, 'mqtt', createMqttBridgeDestination),
   webhook: destinationKind(destinationSchemas.webhook, 'webhook', createWebhookDestination),
   postgres: destinationKind(destinationSchemas.postgres, 'postgres', createPostgresDestination),
+  prometheus: destinationKind(destinationSchemas.prometheus, 'prometheus', createPrometheusDestination),
 };
 
 /** Build the destination of an exporter's `destination` block. */

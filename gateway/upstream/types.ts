@@ -23,7 +23,7 @@ export interface DestinationLimits {
 export type RecordResult = { ok: true } | { ok: false; retryable: boolean; error: string; code?: string; retryAfterMs?: number; setup?: boolean };
 
 export interface Destination {
-  /** 'file', 'http', 'kinesis', 'firehose', 's3', 'mqtt', 'nats', 'webhook', 'postgres'. */
+  /** 'file', 'http', 'kinesis', 'firehose', 's3', 'mqtt', 'nats', 'webhook', 'postgres', 'prometheus'. */
   readonly kind: string;
   /** Where it sends (endpoint, stream name, bucket): for status pages. Never contains secrets. */
   readonly target: string;

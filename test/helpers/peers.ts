@@ -325,3 +325,43 @@ export async function startInfluxdb(t: TestContext): Promise<Peer> {
     dir,
   );
 }
+
+/**
+ * Prometheus (Debian's `prometheus`) taking remote writes, with its TSDB in a temp dir (kept across down/up) and
+ * `prometheusYml` as its config file (none: an empty one, no scrapes); `receiver` false starts it
+ * without --web.enable-remote-write-receiver. Ready (and up() returns) once /-/ready says so.
+ */
+export async function startPrometheusReceiver(t: TestContext, options: { prometheusYml?: string; receiver?: boolean } = {}): Promise<Peer> {
+  const dir = await peerDataDir('gatehouse-prometheus-');
+  const conf = join(dir, 'prometheus.yml');
+  await writeFile(conf, options.prometheusYml ?? 'global: {}\n');
+  const peer = await childPeer(
+    t,
+    'http',
+    'prometheus',
+    (port) => [
+      `--config.file=${conf}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      ...(options.receiver === false ? [] : ['--web.enable-remote-write-receiver']),
+      '--log.level=warn',
+    ],
+    undefined,
+    dir,
+  );
+  const ready = async (): Promise<void> => {
+    await waitUntil(async () => (await fetch(`${peer.url}/-/ready`).catch(() => undefined))?.status === 200, 'prometheus ready', 20_000, 50);
+  };
+  await ready();
+  return {
+    ...peer,
+    async up() {
+      await peer.up();
+      await ready();
+    },
+    async restart() {
+      await peer.restart();
+      await ready();
+    },
+  };
+}

@@ -10,7 +10,7 @@
 import type { StoredRecord } from '../../store/types.js';
 import type { InfluxOptions } from './webhook-options.js';
 
-type Unit = 's' | 'ms' | 'us' | 'ns';
+export type Unit = 's' | 'ms' | 'us' | 'ns';
 const NS_PER: Record<Unit, bigint> = { s: 1_000_000_000n, ms: 1_000_000n, us: 1_000n, ns: 1n };
 
 const escapeMeasurement = (s: string): string => s.replace(/[, ]/g, '\\$&');
@@ -41,17 +41,41 @@ function receiveOffset(seq: number, precision: Unit): bigint {
   return slots > 1n ? (BigInt(seq) % slots) * NS_PER[precision] : 0n;
 }
 
-/** The point's time in ns, or why it has none. */
-function timeOf(rec: StoredRecord, obj: Record<string, unknown>, o: InfluxOptions): bigint | string {
-  if (o.time === undefined) return BigInt(rec.receivedAt) * NS_PER.ms + receiveOffset(rec.seq, o.precision);
-  const v = obj[o.time];
-  if (typeof v === 'number' && Number.isFinite(v)) return toNs(v, o.timeUnit);
+/** The time a payload's `key` holds (a number in `unit`, or an ISO 8601 string), in ns, or why it holds none (also the prometheus destination's). */
+export function keyTimeNs(obj: Record<string, unknown>, key: string, unit: Unit): bigint | string {
+  const v = obj[key];
+  if (typeof v === 'number' && Number.isFinite(v)) return toNs(v, unit);
   if (typeof v === 'string') {
     const ms = Date.parse(v);
     if (!Number.isNaN(ms)) return BigInt(ms) * NS_PER.ms;
-    return `its time key '${o.time}' holds ${JSON.stringify(v.slice(0, 40))}, not an ISO 8601 time`;
+    return `its time key '${key}' holds ${JSON.stringify(v.slice(0, 40))}, not an ISO 8601 time`;
   }
-  return v === undefined ? `it has no time key '${o.time}'` : `its time key '${o.time}' holds ${typeof v}, not a number or an ISO 8601 string`;
+  return v === undefined ? `it has no time key '${key}'` : `its time key '${key}' holds ${typeof v}, not a number or an ISO 8601 string`;
+}
+
+/** The point's time in ns, or why it has none. */
+function timeOf(rec: StoredRecord, obj: Record<string, unknown>, o: InfluxOptions): bigint | string {
+  if (o.time === undefined) return BigInt(rec.receivedAt) * NS_PER.ms + receiveOffset(rec.seq, o.precision);
+  return keyTimeNs(obj, o.time, o.timeUnit);
+}
+
+/** Level `level` (1 = the first, as the rules' topic(1)) of a topic; undefined when it has none or it is empty. */
+export function topicLevel(topic: string, level: number): string | undefined {
+  const v = topic.split('/')[level - 1];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/** A record's payload as a JSON object, or why it is not one (`takes`: what the format takes, for the reason). */
+export function payloadObject(rec: StoredRecord, takes: string): { obj: Record<string, unknown> } | { error: string } {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(rec.payload.toString('utf8'));
+  } catch {
+    return { error: `the payload is not JSON (${takes})` };
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
+    return { error: `the payload is a JSON ${Array.isArray(obj) ? 'array' : obj === null ? 'null' : typeof obj}, not an object of fields` };
+  return { obj: obj as Record<string, unknown> };
 }
 
 function measurementOf(rec: StoredRecord, obj: Record<string, unknown>, o: InfluxOptions): string | { error: string } {
@@ -64,8 +88,8 @@ function measurementOf(rec: StoredRecord, obj: Record<string, unknown>, o: Influ
     return { error: `its measurementKey '${o.measurementKey}' is ${what}` };
   }
   if (o.measurementTopicLevel !== undefined) {
-    const level = rec.topic.split('/')[o.measurementTopicLevel - 1];
-    if (level === undefined || level === '') return { error: `its topic ${rec.topic} has no level ${o.measurementTopicLevel} (measurementTopicLevel)` };
+    const level = topicLevel(rec.topic, o.measurementTopicLevel);
+    if (level === undefined) return { error: `its topic ${rec.topic} has no level ${o.measurementTopicLevel} (measurementTopicLevel)` };
     return level;
   }
   return rec.topic;
@@ -79,8 +103,8 @@ function fieldValue(v: unknown): string | undefined {
   return undefined;
 }
 
-/** A scalar as a tag value ('' and non-scalars: no tag). */
-function tagValue(v: unknown): string | undefined {
+/** A scalar as a tag (label) value ('' and non-scalars: no tag). */
+export function tagValue(v: unknown): string | undefined {
   if (typeof v === 'string') return v === '' ? undefined : v;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   return undefined;
@@ -88,15 +112,9 @@ function tagValue(v: unknown): string | undefined {
 
 /** The line of `rec` (no newline), or why it cannot be one. */
 export function influxLine(rec: StoredRecord, o: InfluxOptions): InfluxLine {
-  let obj: unknown;
-  try {
-    obj = JSON.parse(rec.payload.toString('utf8'));
-  } catch {
-    return { error: 'the payload is not JSON (format influx takes a JSON object of fields)' };
-  }
-  if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
-    return { error: `the payload is a JSON ${Array.isArray(obj) ? 'array' : obj === null ? 'null' : typeof obj}, not an object of fields` };
-  const payload = obj as Record<string, unknown>;
+  const parsed = payloadObject(rec, 'format influx takes a JSON object of fields');
+  if ('error' in parsed) return parsed;
+  const payload = parsed.obj;
 
   const measurement = measurementOf(rec, payload, o);
   if (typeof measurement !== 'string') return measurement;
@@ -105,7 +123,7 @@ export function influxLine(rec: StoredRecord, o: InfluxOptions): InfluxLine {
 
   const tags = new Map<string, string>();
   for (const [name, level] of Object.entries(o.topicTags)) {
-    const v = rec.topic.split('/')[level - 1];
+    const v = topicLevel(rec.topic, level);
     if (v) tags.set(name, v);
   }
   for (const k of o.tags) {

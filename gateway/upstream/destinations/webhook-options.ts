@@ -10,9 +10,11 @@ import { destinationProxyOption } from '../proxy-options.js';
 const MiB = 1024 * 1024;
 
 /** An HTTP header name (RFC 9110 token). */
-const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not an HTTP header name (letters, digits, - and a few signs; no spaces or colons)');
+export const headerName = z
+  .string()
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not an HTTP header name (letters, digits, - and a few signs; no spaces or colons)');
 /** A header value without line breaks (which would end the header and start another). */
-const headerValue = z.string().regex(/^[^\r\n]*$/, 'a header value holds no line break');
+export const headerValue = z.string().regex(/^[^\r\n]*$/, 'a header value holds no line break');
 
 /** Headers the destination sets itself: a `headers` entry for them would be overwritten or would break the request. */
 export const RESERVED_HEADERS = ['content-length', 'content-type', 'content-encoding', 'host', 'transfer-encoding', 'connection'];
@@ -72,7 +74,7 @@ const influxSchema = () =>
     })
     .describe('format influx: how a JSON payload becomes a line of InfluxDB line protocol.');
 
-const authSchema = () =>
+export const authSchema = () =>
   z
     .discriminatedUnion('type', [
       z.strictObject({

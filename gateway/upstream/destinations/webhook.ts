@@ -37,25 +37,40 @@ const MAX_RESPONSE_BYTES = 16 * 1024;
 const BODY_SHOWN = 200;
 
 /** The first line of a secret file, or GH_DESTINATION_CONFIG naming its key (never its content). */
-function readSecretFile(path: string, where: string): string {
+export function readSecretFile(path: string, where: string, subject = 'webhook destination'): string {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw destinationConfigError(
-      'webhook destination',
-      [{ path: where, message: `${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }],
-      { where, hint: "give a file the gateway's user can read, holding the secret on its first line" },
-    );
+    throw destinationConfigError(subject, [{ path: where, message: `${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }], {
+      where,
+      hint: "give a file the gateway's user can read, holding the secret on its first line",
+    });
   }
   const line = text.split(/\r?\n/, 1)[0] ?? '';
-  if (line === '')
-    throw destinationConfigError('webhook destination', [{ path: where, message: `${path} is empty (the secret is its first line)` }], { where });
+  if (line === '') throw destinationConfigError(subject, [{ path: where, message: `${path} is empty (the secret is its first line)` }], { where });
   return line;
 }
 
+/**
+ * The headers a destination block sets: `headers` as written, `headerFiles` read (their values never
+ * logged) and `auth` as an Authorization header (the webhook and prometheus destinations).
+ */
+export function configuredHeaders(o: Pick<WebhookOptions, 'headers' | 'headerFiles' | 'auth'>, subject: string): Record<string, string> {
+  const headers: Record<string, string> = { ...o.headers };
+  for (const [name, file] of Object.entries(o.headerFiles)) headers[name] = readSecretFile(file, `destination.headerFiles.${name}`, subject);
+  const { auth } = o;
+  if (auth?.type === 'bearer') {
+    headers.Authorization = `Bearer ${auth.token ?? readSecretFile(auth.tokenFile!, 'destination.auth.tokenFile', subject)}`;
+  } else if (auth?.type === 'basic') {
+    const password = auth.password ?? readSecretFile(auth.passwordFile!, 'destination.auth.passwordFile', subject);
+    headers.Authorization = `Basic ${Buffer.from(`${auth.username}:${password}`).toString('base64')}`;
+  }
+  return headers;
+}
+
 /** The start of a refusal's body, on one line, for an error message. */
-function bodyStart(body: string): string {
+export function bodyStart(body: string): string {
   const flat = body.replace(/\s+/g, ' ').trim();
   return flat.length > BODY_SHOWN ? `${flat.slice(0, BODY_SHOWN)}...` : flat;
 }
@@ -107,15 +122,7 @@ export class WebhookDestination implements Destination {
       },
       deps.logger,
     );
-    this.headers = { ...options.headers };
-    for (const [name, file] of Object.entries(options.headerFiles)) this.headers[name] = readSecretFile(file, `destination.headerFiles.${name}`);
-    const { auth } = options;
-    if (auth?.type === 'bearer') {
-      this.headers.Authorization = `Bearer ${auth.token ?? readSecretFile(auth.tokenFile!, 'destination.auth.tokenFile')}`;
-    } else if (auth?.type === 'basic') {
-      const password = auth.password ?? readSecretFile(auth.passwordFile!, 'destination.auth.passwordFile');
-      this.headers.Authorization = `Basic ${Buffer.from(`${auth.username}:${password}`).toString('base64')}`;
-    }
+    this.headers = configuredHeaders(options, 'webhook destination');
     this.headers['Content-Type'] = CONTENT_TYPES[options.format];
     if (options.compression === 'gzip') this.headers['Content-Encoding'] = 'gzip';
   }
