@@ -118,10 +118,11 @@ const LAZY: ReadonlyArray<[string, string]> = [
   ['mqtt.js (MQTT bridge destination, upstream control channel)', '/node_modules/mqtt/'],
   ['nats', '/node_modules/nats/'],
   ['pg (postgres destination)', '/node_modules/pg/'],
+  ['snappyjs (prometheus destination)', '/node_modules/snappyjs/'],
   ['AWS SDK', '/node_modules/@aws-sdk/'],
   ['modbus-serial', '/node_modules/modbus-serial/'],
   ['node-opcua', '/node_modules/node-opcua'],
-  // Loaded when a rule decoding Protobuf compiles (test/unit/rules-proto-lazy.test.ts).
+  // Loaded when a rule decoding Protobuf compiles (test/unit/rules-proto-lazy.test.ts), or a prometheus destination starts.
   ['protobufjs (decode proto)', '/node_modules/protobufjs/'],
   // No TLS listener, TLS client or https endpoint: node:tls and node:https (~0.8-1.5 MiB of RSS) stay
   // out, also through prom-client's index (its Pushgateway requires https: core/prom-client.ts).

@@ -19,7 +19,7 @@ import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS } from '../../../core/errors.js';
 import { counter } from '../../../core/metrics.js';
 import { readClientTlsFiles } from '../../../core/tls-files.js';
-import { VERSION } from '../../cli/version.js';
+import { VERSION } from '../../../core/version.js';
 import type { StoredRecord } from '../../store/types.js';
 import { routeFor, type ProxySettings, type Route } from '../proxy.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
