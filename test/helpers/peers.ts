@@ -329,12 +329,21 @@ export async function startInfluxdb(t: TestContext): Promise<Peer> {
 /**
  * Prometheus (Debian's `prometheus`) taking remote writes, with its TSDB in a temp dir (kept across down/up) and
  * `prometheusYml` as its config file (none: an empty one, no scrapes); `receiver` false starts it
- * without --web.enable-remote-write-receiver. Ready (and up() returns) once /-/ready says so.
+ * without --web.enable-remote-write-receiver; `basicAuth`: every request needs that user (its
+ * web config's basic_auth_users). Ready (and up() returns) once /-/ready says so.
  */
-export async function startPrometheusReceiver(t: TestContext, options: { prometheusYml?: string; receiver?: boolean } = {}): Promise<Peer> {
+export async function startPrometheusReceiver(
+  t: TestContext,
+  options: { prometheusYml?: string; receiver?: boolean; basicAuth?: { user: string; password: string; bcrypt: string } } = {},
+): Promise<Peer> {
   const dir = await peerDataDir('gatehouse-prometheus-');
   const conf = join(dir, 'prometheus.yml');
   await writeFile(conf, options.prometheusYml ?? 'global: {}\n');
+  const web = join(dir, 'web.yml');
+  const auth = options.basicAuth;
+  // Its web config (JSON is YAML): HTTP Basic users, a bcrypt hash each.
+  if (auth) await writeFile(web, JSON.stringify({ basic_auth_users: { [auth.user]: auth.bcrypt } }));
+  const headers: Record<string, string> = auth ? { Authorization: `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}` } : {};
   const peer = await childPeer(
     t,
     'http',
@@ -344,13 +353,14 @@ export async function startPrometheusReceiver(t: TestContext, options: { prometh
       `--storage.tsdb.path=${join(dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,
       ...(options.receiver === false ? [] : ['--web.enable-remote-write-receiver']),
+      ...(auth ? [`--web.config.file=${web}`] : []),
       '--log.level=warn',
     ],
     undefined,
     dir,
   );
   const ready = async (): Promise<void> => {
-    await waitUntil(async () => (await fetch(`${peer.url}/-/ready`).catch(() => undefined))?.status === 200, 'prometheus ready', 20_000, 50);
+    await waitUntil(async () => (await fetch(`${peer.url}/-/ready`, { headers }).catch(() => undefined))?.status === 200, 'prometheus ready', 20_000, 50);
   };
   await ready();
   return {

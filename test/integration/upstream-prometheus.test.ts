@@ -7,6 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { needBinary, testDeps, waitUntil } from '../helpers/index.js';
 import { createDestination } from '../../gateway/upstream/registry.js';
 import { assertHeld, openStreams, startExporter } from '../helpers/exporter-rig.js';
@@ -208,6 +212,87 @@ test('prometheus started without --web.enable-remote-write-receiver: the backlog
   for (let i = 0; i < 4; i++) await put(streams, 'dev/d1/data', { i });
   const exporter = await startExporter(t, streams, { type: 'prometheus', url: `${prom.url}/api/v1/write` });
   await assertHeld(exporter, streams, 4, /HTTP 404 from POST .*remote write receiver needs to be enabled/, /--web\.enable-remote-write-receiver/);
+});
+
+/** A Prometheus user and its bcrypt hash (cost 4), made with python3's crypt.crypt('prom-secret', crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)). */
+const PROM_USER = { user: 'gatehouse', password: 'prom-secret', bcrypt: '$2b$04$GsGQQiDRQt.mIRCjHOFCQuukOaFCy95ZBmBfRpmb4aQa55m.0PDf6' };
+
+test('prometheus behind basic auth (its web.config.file): a wrong password holds the backlog (401) with the hint to check auth; the right one from a passwordFile delivers it', {
+  skip,
+  timeout: 90_000,
+}, async (t) => {
+  const prom = await startPrometheusReceiver(t, { basicAuth: PROM_USER });
+  const dir = await tempDir(t, 'gatehouse-prom-auth-');
+  const wrong = join(dir, 'wrong');
+  const right = join(dir, 'right');
+  await writeFile(wrong, 'not-it\n');
+  await writeFile(right, `${PROM_USER.password}\n`);
+  const streams = await openStreams(t);
+  for (let i = 1; i <= 4; i++) await put(streams, 'dev/d1/data', { i }, Date.now() - 10_000 + i);
+  const url = `${prom.url}/api/v1/write`;
+  const held = await startExporter(t, streams, { type: 'prometheus', url, auth: { type: 'basic', username: PROM_USER.user, passwordFile: wrong } });
+  await assertHeld(held, streams, 4, /HTTP 401 from POST /, /check the destination's auth/);
+  await held.stop();
+  const exporter = await startExporter(t, streams, { type: 'prometheus', url, auth: { type: 'basic', username: PROM_USER.user, passwordFile: right } });
+  await waitUntil(() => exporter.status().lastExportedSeq === 4, 'the backlog delivered', 30_000);
+  const res = await fetch(`${prom.url}/api/v1/query?query=${encodeURIComponent('i[10m]')}`, {
+    headers: { Authorization: `Basic ${Buffer.from(`${PROM_USER.user}:${PROM_USER.password}`).toString('base64')}` },
+  });
+  const body = (await res.json()) as { data: { result: Series[] } };
+  assert.deepEqual(
+    points(body.data.result[0]).map(([, v]) => v),
+    [1, 2, 3, 4],
+  );
+});
+
+test('prometheus: 429 (Retry-After honoured), 503 and a 500 of the server are retried, nothing dead-lettered, every sample written once', {
+  skip,
+  timeout: 90_000,
+}, async (t) => {
+  const prom = await startPrometheusReceiver(t);
+  // A stand-in in front of the real server (no real part answers 429 here: Mimir's limits would):
+  // it answers the first three requests itself, then passes each on and relays the answer.
+  const answers = [
+    { status: 429, headers: { 'Retry-After': '1' }, body: 'too many requests' },
+    { status: 503, headers: {}, body: 'starting' },
+    { status: 500, headers: {}, body: 'internal' },
+  ];
+  const arrivals: number[] = [];
+  const front = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      arrivals.push(Date.now());
+      const canned = answers.shift();
+      if (canned) {
+        res.writeHead(canned.status, canned.headers).end(canned.body);
+        return;
+      }
+      fetch(`${prom.url}/api/v1/write`, { method: 'POST', body: Buffer.concat(chunks), headers: req.headers as Record<string, string> }).then(
+        async (r) => res.writeHead(r.status).end(await r.text()),
+        () => res.writeHead(502).end(),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => front.close(() => resolve())));
+  const streams = await openStreams(t);
+  for (let i = 1; i <= 5; i++) await put(streams, 'dev/d1/data', { i }, Date.now() - 10_000 + i);
+  const exporter = await startExporter(
+    t,
+    streams,
+    { type: 'prometheus', url: `http://127.0.0.1:${(front.address() as AddressInfo).port}/api/v1/write` },
+    undefined,
+    { backoff: { initialMs: 20, maxMs: 5000, outageMaxMs: 100 } },
+  );
+  await waitUntil(() => exporter.status().lastExportedSeq === 5, 'delivered after the refusals', 30_000);
+  assert.equal(exporter.status().deadLetters, 0);
+  assert.ok(arrivals.length >= 4);
+  assert.ok(arrivals[1]! - arrivals[0]! >= 950, `the resend waited out Retry-After: 1 (${arrivals[1]! - arrivals[0]!} ms)`);
+  assert.deepEqual(
+    points((await rawSamples(prom.url, 'i[10m]'))[0]).map(([, v]) => v),
+    [1, 2, 3, 4, 5],
+  );
 });
 
 test('prometheus: an out-of-order sample and a record without a number are dead-lettered alone, each with its reason; the rest of their batch is written', {
