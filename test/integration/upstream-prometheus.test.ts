@@ -295,6 +295,47 @@ test('prometheus: 429 (Retry-After honoured), 503 and a 500 of the server are re
   );
 });
 
+test('prometheus: a batch written but its answer lost, sent again: without out_of_order_time_window its older samples are dead-lettered saying Prometheus most likely holds them; with it, nothing is; each sample there once', {
+  skip,
+  timeout: 120_000,
+}, async (t) => {
+  for (const window of [false, true]) {
+    const prom = await startPrometheusReceiver(t, window ? { prometheusYml: 'storage:\n  tsdb:\n    out_of_order_time_window: 1h\n' } : {});
+    // A stand-in in front of the real server (a lost answer cannot be staged with the server alone):
+    // the first request is passed on, and its answer dropped with the connection.
+    let first = true;
+    const front = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const lose = first;
+        first = false;
+        fetch(`${prom.url}/api/v1/write`, { method: 'POST', body: Buffer.concat(chunks), headers: req.headers as Record<string, string> }).then(
+          async (r) => (lose ? req.socket.destroy() : res.writeHead(r.status).end(await r.text())),
+          () => res.writeHead(502).end(),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => front.close(() => resolve())));
+    const streams = await openStreams(t);
+    const base = Date.now() - 20_000;
+    for (let i = 1; i <= 10; i++) await put(streams, 'dev/d1/data', { i, ts: base + i * 100 });
+    const url = `http://127.0.0.1:${(front.address() as AddressInfo).port}/api/v1/write`;
+    const exporter = await startExporter(t, streams, { type: 'prometheus', url, time: 'ts' }, undefined, { batch: { maxRecords: 10, lingerMs: 10 } });
+    await waitUntil(() => exporter.status().lastExportedSeq === 10, 'all 10 done', 30_000);
+    const got = points((await rawSamples(prom.url, 'i[10m]'))[0]).map(([, v]) => v);
+    assert.deepEqual(got, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], `${window ? 'window' : 'no window'}: each sample once`);
+    const dlq = await readAll(streams, 'up-dlq');
+    if (window) assert.equal(dlq.length, 0, dlq[0]?.attrs?.error);
+    else {
+      // The newest sample, sent again, is taken; the 9 older are out of order.
+      assert.equal(dlq.length, 9);
+      for (const d of dlq) assert.match(d.attrs?.error ?? '', /out of order sample .*answer was lost: Prometheus most likely holds its samples already/);
+    }
+  }
+});
+
 test('prometheus: an out-of-order sample and a record without a number are dead-lettered alone, each with its reason; the rest of their batch is written', {
   skip,
   timeout: 90_000,

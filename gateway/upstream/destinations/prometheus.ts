@@ -22,7 +22,7 @@ import { readClientTlsFiles } from '../../../core/tls-files.js';
 import { VERSION } from '../../../core/version.js';
 import type { StoredRecord } from '../../store/types.js';
 import { routeFor, type ProxySettings, type Route } from '../proxy.js';
-import type { Destination, DestinationLimits, RecordResult } from '../types.js';
+import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
 import { destinationMetrics, httpStatusReason, sendOutcome, type DestinationMetrics } from './common.js';
 import { HttpExchange, retryAfterText, safeTarget, throwIfEndpointAnswer, type HttpReply } from './http-exchange.js';
 import type { PrometheusOptions } from './prometheus-options.js';
@@ -61,6 +61,12 @@ export class PrometheusDestination implements Destination {
   private readonly gatewayId: string;
   private readonly metrics: DestinationMetrics;
   private readonly samplesWritten: Counter<'kind' | 'target'>;
+  /**
+   * Records sent in a request that got no answer (a timeout, a reset): Prometheus may have written
+   * them. Sent again, their older samples are refused as out of order (taken again silently only
+   * while each is its series' newest): their dead-letter reason says they are most likely in.
+   */
+  private readonly unanswered = new Set<string>();
 
   constructor(
     private readonly o: PrometheusOptions,
@@ -132,7 +138,10 @@ export class PrometheusDestination implements Destination {
     try {
       reply = await this.exchange.request('POST', this.headers, body, signal);
     } catch (err) {
-      this.metrics.calls.inc({ ...lbl, outcome: 'retryable', reason: this.exchange.failureReason(err, signal) });
+      const reason = this.exchange.failureReason(err, signal);
+      this.metrics.calls.inc({ ...lbl, outcome: 'retryable', reason });
+      // Sent without an answer: Prometheus may hold these samples (a refused connection sent nothing).
+      if (!/ECONNREFUSED/.test(String((err as Error).message))) this.answerLost(records);
       throw err;
     }
     let verdict: RecordResult;
@@ -142,6 +151,12 @@ export class PrometheusDestination implements Destination {
       this.metrics.calls.inc({ ...lbl, outcome: 'retryable', reason: httpStatusReason(reply.status) });
       throw err;
     }
+    if (!verdict.ok && verdict.code === 'SAMPLE_REFUSED' && /out of order|duplicate/.test(reply.body) && records.every((r) => this.unanswered.has(recordId(r))))
+      verdict = {
+        ...verdict,
+        error: `${verdict.error}; this record was sent before in a request whose answer was lost: Prometheus most likely holds its samples already`,
+      };
+    if (verdict.ok) for (const r of records) this.unanswered.delete(recordId(r));
     // One object for every sent record: the loop splits a batch refused as a whole by that (outcomes.ts).
     for (let i = 0; i < records.length; i++) if (!batch.refused.has(i)) out[i] = verdict;
     if (verdict.ok) {
@@ -152,6 +167,12 @@ export class PrometheusDestination implements Destination {
       this.metrics.recordFailures.inc({ ...lbl, code: verdict.code ?? 'HTTP_ERROR' }, records.length - batch.refused.size);
     }
     return out;
+  }
+
+  /** Remember the records of a request whose answer was lost (bounded: a few batches' worth). */
+  private answerLost(records: readonly StoredRecord[]): void {
+    if (this.unanswered.size + records.length > 4 * this.o.maxRecords) this.unanswered.clear();
+    for (const r of records) this.unanswered.add(recordId(r));
   }
 
   /** What an answer means for the batch; thrown: the whole send failed for a reason no record is to blame for. */
