@@ -5,8 +5,9 @@
 // HTTP plumbing (TLS, proxy, timeouts, auth and header files) is the webhook's (http-exchange.ts).
 //
 // What Prometheus's answers mean (2.42, measured against the real server, test/integration):
-//   2xx: written. A sample resent as it was (same series, time and value) is taken silently, so a
-//   batch sent again after a lost answer adds nothing.
+//   2xx: written. A sample sent again as it was (same series, time and value) is taken silently only
+//   while it is its series' newest; an older one is "out of order" (below) unless Prometheus has an
+//   out_of_order_time_window: a resend never adds a sample twice, but may be dead-lettered.
 //   400 "out of order sample" / "out of bounds" / "duplicate sample for timestamp", and 500 "too old
 //   sample" (out_of_order_time_window set): a sample of the request is refused and the whole request
 //   is rolled back (nothing of it written, measured): the batch is split until the record is alone,
