@@ -205,6 +205,7 @@ const NOT_SECRET = new Set([
   'keyFile',
   'keyTemplate',
   'measurementKey',
+  'metricKey', // prometheus: the payload key naming the metric
   'partitionKey',
   'passwordFile',
   'publicKeys', // ed25519 public keys of rule signers
