@@ -29,6 +29,7 @@ commands:
   detect [--detector NAME] [--param k=v ...] --input FILE.csv   score a time series with an anomaly detector
   simulate serial|mqtt ...          play a serial device or a fleet of MQTT devices
   opcua browse --endpoint URL [--node ID]   list OPC UA nodes (ids, types, values) to configure an opcua source
+  snmp walk [OID] --host HOST | --config FILE --target NAME   list what an SNMP agent answers (OIDs, names, values) to configure an snmp source
   errors [--markdown]               list every error code (--markdown: docs/errors.md)
   --version                         print the version: 0.1.0+<commit>, the commit the build was made from
 
@@ -52,6 +53,7 @@ const COMMANDS: Record<string, Loader> = {
   simulate: async () => (await import('./simulate.js')).runSimulate,
   errors: async () => (await import('./errors-cmd.js')).runErrors,
   opcua: async () => (await import('./opcua.js')).runOpcua,
+  snmp: async () => (await import('./snmp.js')).runSnmp,
 };
 
 export async function main(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {

@@ -146,4 +146,21 @@ test("docs/snmp-source.md 'Your MIB files': the real CLI parses Debian's MIBs an
   );
   assert.ok(gw.logs.some((l) => l.msg === 'snmp source loaded its MIB files'));
   assert.ok(existsSync(join(dir, 'data', 'snmp', 'cabinet.mibs.json')), 'the names cached in the data folder');
+  // 'What does the agent have?': the two walks as written, against the same agent
+  const walks = blockAfter(page, '## What does the agent have', 'sh')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
+  assert.equal(walks.length, 2);
+  const outs = walks.map((line) =>
+    execFileSync('sh', ['-ec', line.replace(/^gatehouse /, `node ${join(repoRoot, 'bin', 'gatehouse.js')} `).replace('--port 1161', `--port ${agentPort}`)], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    }),
+  );
+  assert.match(outs[0]!, /sysName\.0 {2}OctetString = "gw-7"/);
+  // the output block after the sh block
+  const shBlockEnd = page.indexOf('\n```\n', page.indexOf('```sh', page.indexOf('## What does the agent have'))) + 5;
+  const shownWalk = page.slice(page.indexOf('```\n', shBlockEnd) + 4).split('\n')[0]!;
+  assert.equal(outs[1]!.split('\n')[0]!.replace(String(agentPort), '1161'), shownWalk, 'the first line the page shows');
+  assert.match(outs[1]!, /\n {2}1\.3\.6\.1\.4\.1\.2021\.10\.1\.2\.1 +laNames\.1 {2}OctetString = "Load-1"\n/);
 });
