@@ -2,7 +2,7 @@
 // the rules engine consumes it. JSON is parsed lazily by the rules engine, once, only when a
 // rule needs payload fields, so the payload stays a Buffer here.
 
-export type SourceKind = 'mqtt' | 'serial' | 'file' | 'modbus' | 'opcua' | 'http' | 'syslog' | 'snmp' | 'internal';
+export type SourceKind = 'mqtt' | 'serial' | 'file' | 'modbus' | 'opcua' | 'http' | 'syslog' | 'snmp' | 'sparkplug' | 'internal';
 
 export interface MessageSource {
   kind: SourceKind;

@@ -14,14 +14,14 @@ import { ADMIN_COMMAND_OPTIONS, ADMIN_FLAGS_HELP, JSON_FLAG_HELP, adminGet, reso
 const USAGE = 'gatehouse sources [--admin URL | --config FILE] [--token T] [--json]';
 
 /** Where to configure sources, named when there are none. */
-const NONE = 'no sources configured (sources: in the config: docs/file-sources.md, docs/industrial.md, docs/mqtt-source.md)';
+const NONE = 'no sources configured (sources: in the config: docs/file-sources.md, docs/industrial.md, docs/mqtt-source.md, docs/sparkplug.md)';
 
 export async function runSources(argv: string[], io: CliIO): Promise<number> {
   const { values } = parseCliArgs(argv, ADMIN_COMMAND_OPTIONS, USAGE);
   if (values.help) {
     writeLine(
       io.stdout,
-      `usage: ${USAGE}\nShows each configured source (sources: in the config: file, modbus, opcua, mqtt, http, syslog, snmp): its name, kind, state and a summary (as on the status page), and its last error while it is not healthy; a built-in source (the serial links, the embedded broker) only while it is not running. --json prints the API body (every built-in source included).\n${ADMIN_FLAGS_HELP}\n${JSON_FLAG_HELP}`,
+      `usage: ${USAGE}\nShows each configured source (sources: in the config: file, modbus, opcua, mqtt, http, syslog, snmp, sparkplug): its name, kind, state and a summary (as on the status page), and its last error while it is not healthy; a built-in source (the serial links, the embedded broker) only while it is not running. --json prints the API body (every built-in source included).\n${ADMIN_FLAGS_HELP}\n${JSON_FLAG_HELP}`,
     );
     return 0;
   }
@@ -157,6 +157,8 @@ function summary(kind: string, d: Record<string, unknown>, state: string): strin
       return syslogSummary(d as SyslogDetails);
     case 'snmp':
       return snmpSummary(d as SnmpDetails);
+    case 'sparkplug':
+      return sparkplugSummary(d as SparkplugDetails, state);
     default:
       return genericSummary(d);
   }
@@ -352,6 +354,37 @@ function snmpSummary(d: SnmpDetails): string[] {
     t ? `traps on udp ${t.listening ?? '-'}: ${t.outcomes?.committed ?? 0} committed` : null,
     t?.informsAnswered ? `${t.informsAnswered} informs answered` : null,
     dropped.length > 0 ? `dropped: ${dropped.map(([why, n]) => `${n} ${why}`).join(', ')}` : null,
+  );
+}
+
+interface SparkplugDetails extends MqttDetails {
+  nodes?: { online?: number; offline?: number };
+  devices?: { online?: number; offline?: number };
+  births?: number;
+  deaths?: number;
+  seqGaps?: number;
+  rebirthsRequested?: number;
+  unresolvedMetrics?: number;
+  untracked?: number;
+  undecodable?: number;
+}
+
+/** A Sparkplug host: its connection (as an MQTT source's), the nodes and devices online, the faults seen. */
+function sparkplugSummary(d: SparkplugDetails, state: string): string[] {
+  const of = (x: { online?: number; offline?: number } | undefined, what: string): string =>
+    `${x?.online ?? 0}/${(x?.online ?? 0) + (x?.offline ?? 0)} ${what} online`;
+  return present(
+    d.url,
+    state !== 'connected' && d.downSince ? `no connection since ${d.downSince}` : null,
+    of(d.nodes, 'nodes'),
+    of(d.devices, 'devices'),
+    `${plural(d.births ?? 0, 'birth')}, ${plural(d.deaths ?? 0, 'death')}`,
+    d.seqGaps ? plural(d.seqGaps, 'seq gap') : null,
+    d.rebirthsRequested ? plural(d.rebirthsRequested, 'rebirth requested', 'rebirths requested') : null,
+    d.unresolvedMetrics ? `${d.unresolvedMetrics} metrics with an unknown alias` : null,
+    d.untracked ? `${d.untracked} past a bound (maxNodes, maxDevicesPerNode, maxMetricsPerNode)` : null,
+    d.undecodable ? `${d.undecodable} undecodable` : null,
+    d.lastMessageAt ? `last message ${d.lastMessageAt}` : 'no message yet',
   );
 }
 

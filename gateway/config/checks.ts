@@ -121,7 +121,7 @@ export function configFileProblems(config: GatehouseConfig): GatehouseError[] {
   for (const [i, src] of ((config.sources ?? []) as Array<Record<string, unknown>>).entries()) {
     for (const f of [...httpSourceFiles(src), ...syslogSourceFiles(src), ...snmpSourceFiles(src)])
       check(f.holder[f.key] as string, `sources.${i}.${f.path}`, f.what);
-    if (src.type !== 'mqtt') continue;
+    if (src.type !== 'mqtt' && src.type !== 'sparkplug') continue;
     for (const [k, what] of MQTT_SOURCE_FILES) if (typeof src[k] === 'string') check(src[k], `sources.${i}.${k}`, what);
   }
   return problems;

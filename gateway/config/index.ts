@@ -237,8 +237,8 @@ export async function loadConfig(
     for (const f of httpSourceFiles(src as unknown as Record<string, unknown>)) f.holder[f.key] = resolve(base, f.holder[f.key] as string);
     for (const f of syslogSourceFiles(src as unknown as Record<string, unknown>)) f.holder[f.key] = resolve(base, f.holder[f.key] as string);
     for (const f of snmpSourceFiles(src as unknown as Record<string, unknown>)) f.holder[f.key] = resolve(base, f.holder[f.key] as string);
-    // MQTT sources: their TLS files, read at start and before each reconnect.
-    if (src.type === 'mqtt') {
+    // MQTT and sparkplug sources: their TLS files, read at start and before each reconnect.
+    if (src.type === 'mqtt' || src.type === 'sparkplug') {
       const files = src as unknown as Record<string, string | undefined>;
       for (const [k] of MQTT_SOURCE_FILES) if (files[k] !== undefined) files[k] = resolve(base, files[k]);
     }

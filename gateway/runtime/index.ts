@@ -206,6 +206,8 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       installationId,
       publish: (topic, payload, o) => void broker.publish({ topic, payload, qos: 0, ...(o?.retain ? { retain: true } : {}) }).catch(() => undefined),
       subscribe: (filter, handler) => broker.subscribe(filter, handler),
+      // A sparkplug source's default broker (started before the configured sources).
+      localBroker: () => broker.addresses(),
       maxTopicLength: config.broker.maxTopicLength,
       // An MQTT source's way to its broker: direct or through the site's proxy (upstream/proxy.ts).
       network: { proxy: config.network.proxy },

@@ -31,6 +31,8 @@ export interface SourceDeps extends RuntimeDeps {
   network?: ProxySettings;
   /** The broker's maxTopicLength: the longest topic a source that names topics from outside (http) takes. */
   maxTopicLength?: number;
+  /** The embedded broker's listeners as bound (a sparkplug source without url connects to one). */
+  localBroker?: () => Array<{ host: string; port: number; tls: boolean }>;
   /** Subscribe on the local broker (command topics for downlink writes); returns an unsubscribe. */
   subscribe?: (filter: string, handler: (topic: string, payload: Buffer) => void) => () => void;
 }

@@ -3,7 +3,7 @@
 // loaded with the config) and a lazy factory (its heavy libraries, e.g. node-opcua, are imported
 // only when a source of that kind is configured, so the idle gateway does not pay for them).
 //
-// Config shape: `sources: [{ type: 'file' | 'modbus' | 'opcua' | 'mqtt' | 'http' | 'syslog' | 'snmp' | ..., name: 'meter-1', ...options }]`.
+// Config shape: `sources: [{ type: 'file' | 'modbus' | 'opcua' | 'mqtt' | 'http' | 'syslog' | 'snmp' | 'sparkplug' | ..., name: 'meter-1', ...options }]`.
 // `name` is unique across all sources; it names the source in /api/sources, metrics and logs, and
 // namespaces the source's durable meta keys (Intake.commitMeta).
 import { z } from '../../../core/zod.js';
@@ -14,6 +14,7 @@ import { modbusKind } from './modbus/index.js';
 import { mqttSourceKind } from './mqtt/index.js';
 import { opcuaKind } from './opcua/index.js';
 import { snmpSourceKind } from './snmp/index.js';
+import { sparkplugSourceKind } from './sparkplug/index.js';
 import { syslogSourceKind } from './syslog/index.js';
 
 export { SOURCE_NAME, sourceBaseSchema, type SourceDeps, type SourceKind } from './kind.js';
@@ -27,6 +28,7 @@ export const SOURCE_KINDS: readonly SourceKind[] = [
   httpSourceKind as unknown as SourceKind,
   syslogSourceKind as unknown as SourceKind,
   snmpSourceKind as unknown as SourceKind,
+  sparkplugSourceKind as unknown as SourceKind,
 ];
 
 export function sourcesSchema(): z.ZodType {

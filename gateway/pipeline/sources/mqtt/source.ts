@@ -18,7 +18,7 @@
 // The clientId may hold ${gatewayId} and ${installationId} (client-id.ts): a fleet flashed from one
 // SD card image shares the config, and a fixed one put every board in one session, whose messages
 // the broker split between them.
-import type { IPublishPacket, MqttClient } from 'mqtt';
+import type { IClientOptions, IClientPublishOptions, IPublishPacket, MqttClient } from 'mqtt';
 import { clocksOf, type Clocks } from '../../../../core/clock.js';
 import { ERROR_CATALOGUE, errorMessage } from '../../../../core/errors.js';
 import { INSTALLATION_ID_FILE, sourceClientId, type SourceClientId } from './identity.js';
@@ -53,6 +53,22 @@ export const ACK_WINDOW = 256;
 const REPEAT_LOG_MS = 60_000;
 
 type State = 'stopped' | 'connecting' | 'connected' | 'retrying';
+
+/**
+ * What a kind built on this one's connection adds (the sparkplug source: its will, its STATE
+ * after subscribing and at stop). The messages it shapes itself, through the intake it starts this
+ * source with.
+ */
+export interface MqttSourceHooks {
+  /** The client's options before its first connect (a will). */
+  clientOptions?(options: IClientOptions): IClientOptions;
+  /** Each client made (once per start: it reconnects itself). */
+  client?(c: MqttClient): void;
+  /** The broker answered this connection's SUBSCRIBE. */
+  subscribed?(c: MqttClient): void;
+  /** At stop, while still connected, before the connection ends. */
+  beforeEnd?(c: MqttClient): Promise<void>;
+}
 
 interface Counts {
   received: number;
@@ -109,6 +125,7 @@ export class MqttSubscribeSource implements Source {
   constructor(
     private readonly o: MqttSourceOptions,
     private readonly deps: SourceDeps,
+    private readonly hooks: MqttSourceHooks = {},
   ) {
     this.name = o.name;
     this.clocks = clocksOf(deps);
@@ -128,6 +145,7 @@ export class MqttSubscribeSource implements Source {
       fail: (message, key) => this.fail(message, key),
       current: (c) => c === this.client,
       quiet: () => this.quietConnect,
+      subscribed: (c) => this.hooks.subscribed?.(c),
     });
   }
 
@@ -175,8 +193,10 @@ export class MqttSubscribeSource implements Source {
     this.routeLogged = true;
     // Stopped (or started again) while this start waited: connect nothing nobody would end.
     if (this.stopping || this.client) return;
-    const c = connect(sourceClientOptions({ ...this.o, clientId }));
+    const options = sourceClientOptions({ ...this.o, clientId });
+    const c = connect(this.hooks.clientOptions ? this.hooks.clientOptions(options) : options);
     this.client = c;
+    this.hooks.client?.(c);
     this.state = 'connecting';
     c.handleMessage = (packet, done) => this.onPublish(c, packet, done);
     c.on('connect', (connack) => {
@@ -237,11 +257,19 @@ export class MqttSubscribeSource implements Source {
     this.state = 'stopped';
     this.downSince = undefined;
     this.acks.reset();
+    if (c?.connected && this.hooks.beforeEnd) await this.hooks.beforeEnd(c).catch(() => undefined);
     // A message whose commit is still pending is not acknowledged: the broker redelivers it in
     // the next session (at least once). force: do not wait for the pending handleMessage.
     if (c) await c.endAsync(true).catch(() => undefined);
     this.metrics.connected.remove({ source: this.name });
     this.metrics.refusedSubscriptions.remove({ source: this.name });
+  }
+
+  /** Publish on the source's connection (a kind built on it: the sparkplug source's commands); refused while not connected. */
+  publish(topic: string, payload: Buffer | string, options: IClientPublishOptions): Promise<void> {
+    const c = this.client;
+    if (!c?.connected) return Promise.reject(new Error(`not connected to ${this.target}`));
+    return c.publishAsync(topic, payload, options).then(() => undefined);
   }
 
   status(): SourceStatus {

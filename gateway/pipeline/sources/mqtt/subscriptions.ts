@@ -27,6 +27,8 @@ export interface SubscriptionsDeps {
   current(c: MqttClient): boolean;
   /** This connection's lines go to debug (a connection that flaps logs once a minute). */
   quiet(): boolean;
+  /** The broker answered the SUBSCRIBE of connection `c` (some filters may be refused). */
+  subscribed?(c: MqttClient): void;
 }
 
 export class SessionSubscriptions {
@@ -93,6 +95,7 @@ export class SessionSubscriptions {
       }
       if (refused.length === 0) this.d.logger[this.d.quiet() ? 'debug' : 'info']({ subscriptions: this.granted }, 'MQTT source subscribed');
       this.remember();
+      this.d.subscribed?.(c);
     });
   }
 
