@@ -66,7 +66,7 @@ rules:
   const status = (): SourceStatus => gw.sources.status().find((s) => s.name === 'spb')!;
   await waitUntil(() => {
     const s = status();
-    return s.state === 'connected' && (s.details?.subscriptions as Array<{ qos: number | null }>).every((x) => x.qos !== null);
+    return s.state === 'connected' && ((s.details?.subscriptions ?? []) as Array<{ qos: number | null }>).every((x) => x.qos !== null);
   }, 'the sparkplug source subscribed');
   return {
     gw,
