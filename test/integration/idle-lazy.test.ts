@@ -115,6 +115,8 @@ const LAZY: ReadonlyArray<[string, string]> = [
   ['snmp source', '/gateway/pipeline/sources/snmp/source.'],
   ['snmp source options', '/gateway/pipeline/sources/snmp/options.'],
   ['net-snmp', '/node_modules/net-snmp/'],
+  ['sparkplug source', '/gateway/pipeline/sources/sparkplug/source.'],
+  ['sparkplug source options', '/gateway/pipeline/sources/sparkplug/options.'],
   ['mqtt.js (MQTT bridge destination, upstream control channel)', '/node_modules/mqtt/'],
   ['nats', '/node_modules/nats/'],
   ['pg (postgres destination)', '/node_modules/pg/'],
@@ -176,6 +178,8 @@ sources:
   - type: snmp
     name: ups
     traps: { port: 0, communities: [public] }
+  - type: sparkplug
+    name: plant
 jobs:
   - name: hb
     schedule: '*/5 * * * *'
@@ -192,6 +196,7 @@ jobs:
     ['syslog source', '/gateway/pipeline/sources/syslog/source.'],
     ['snmp source', '/gateway/pipeline/sources/snmp/source.'],
     ['net-snmp', '/node_modules/net-snmp/'],
+    ['sparkplug source', '/gateway/pipeline/sources/sparkplug/source.'],
   ] as const) {
     assert.ok(loadedAny(urls, fragment), `${what} is loaded when configured`);
   }
