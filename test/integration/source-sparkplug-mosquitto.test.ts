@@ -94,7 +94,7 @@ test('sparkplug source on mosquitto: stopped and started while an edge node publ
   t.after(() => source.stop());
   await source.start(intake);
   await waitUntil(
-    () => source.status().state === 'connected' && (source.status().details?.subscriptions as Array<{ qos: number | null }>)[0]?.qos === 1,
+    () => source.status().state === 'connected' && ((source.status().details?.subscriptions ?? []) as Array<{ qos: number | null }>)[0]?.qos === 1,
     'subscribed',
   );
   const edge = await edgeNode(t, peer.url, encode, 'plant1', 'edge1');
