@@ -104,13 +104,31 @@ function syslogSummary(d) {
   );
 }
 
+/** A Sparkplug host: its broker, the nodes and devices online, the faults seen (cli/sources.ts words the same). */
+function sparkplugSummary(d, state) {
+  const of = (x, what) => `${fmtInt(x?.online ?? 0)}/${fmtInt((x?.online ?? 0) + (x?.offline ?? 0))} ${what} online`;
+  return parts(
+    h('code', null, d.url ?? ''),
+    state !== 'connected' && d.downSince ? h('span', null, 'no connection since ', h('time', { datetime: d.downSince }, fmtTime(d.downSince))) : null,
+    of(d.nodes, 'nodes'),
+    of(d.devices, 'devices'),
+    `${plural(d.births ?? 0, 'birth')}, ${plural(d.deaths ?? 0, 'death')}`,
+    d.seqGaps ? plural(d.seqGaps, 'seq gap') : null,
+    d.rebirthsRequested ? plural(d.rebirthsRequested, 'rebirth requested', 'rebirths requested') : null,
+    d.unresolvedMetrics ? `${fmtInt(d.unresolvedMetrics)} metrics with an unknown alias` : null,
+    d.untracked ? `${fmtInt(d.untracked)} past a bound` : null,
+    d.undecodable ? `${fmtInt(d.undecodable)} undecodable` : null,
+    d.lastMessageAt ? h('span', null, 'last message ', h('time', { datetime: d.lastMessageAt }, fmtTime(d.lastMessageAt))) : 'no message yet',
+  );
+}
+
 /** A kind this page does not know yet: its scalar details, as they are. */
 function genericSummary(d) {
   const scalars = Object.entries(d).filter(([k, v]) => k !== 'lastError' && ['string', 'number', 'boolean'].includes(typeof v));
   return parts(...scalars.slice(0, 5).map(([k, v]) => `${k} ${typeof v === 'number' ? fmtInt(v) : v}`));
 }
 
-const SUMMARY = { modbus: modbusSummary, opcua: opcuaSummary, mqtt: mqttSummary, http: httpSummary, syslog: syslogSummary };
+const SUMMARY = { modbus: modbusSummary, opcua: opcuaSummary, mqtt: mqttSummary, http: httpSummary, syslog: syslogSummary, sparkplug: sparkplugSummary };
 
 /** lastError as {at, message}: an MQTT source gives both in lastError, Modbus and OPC UA the time in lastErrorAt. */
 function lastErrorOf(d) {

@@ -1,0 +1,104 @@
+// docs/sparkplug.md's host example runs as written: its configuration in a real gateway process
+// (the ports moved to free ones), its protoc and mosquitto_pub lines run by sh (Debian
+// `protobuf-compiler` and `mosquitto-clients`) with the tests' wire-compatible sparkplug_b.proto
+// in place of the one the page fetches, `gatehouse sources` run against it; the record the page
+// shows is compared with the one exported, and the NDEATH's record with the text.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { needBinary, repoRoot, tempDir, waitUntil } from '../helpers/index.js';
+import { cliCommand, startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+import { SPARKPLUG_PROTO, skipProtoc } from '../helpers/sparkplug.js';
+
+const PAGE = join(repoRoot, 'docs', 'sparkplug.md');
+const HEADING = '### Worked example: an edge node with a device';
+
+/** The fenced blocks of `lang` from `heading` to the next heading of its level. */
+function blocks(text: string, heading: string, lang: string): string[] {
+  const from = text.indexOf(heading);
+  assert.ok(from >= 0, `docs/sparkplug.md has '${heading}'`);
+  const end = text.indexOf('\n### ', from + heading.length);
+  const section = text.slice(from, end < 0 ? undefined : end);
+  return [...section.matchAll(new RegExp(`\`\`\`${lang}\\n([\\s\\S]*?)\`\`\``, 'g'))].map((m) => m[1]!);
+}
+
+/** The commands of a sh block: continuation lines joined, comments and the gateway's start left out. */
+function commands(sh: string): string[] {
+  return sh
+    .replace(/\\\n\s*/g, '')
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.startsWith('#') && !l.startsWith('npx gatehouse start'));
+}
+
+async function exported(dir: string, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      if (e.isDirectory()) await walk(join(d, e.name));
+      else if (e.name.startsWith(prefix) && e.name.endsWith('.ndjson')) out.push(...(await readFile(join(d, e.name), 'utf8')).split('\n').filter(Boolean));
+    }
+  };
+  await walk(join(dir, 'gatehouse-data', 'export'));
+  return out;
+}
+
+const skip = skipProtoc || needBinary('mosquitto_pub', 'mosquitto-clients');
+
+test("docs/sparkplug.md's host example: births, alias-only DDATA named, the NDEATH routed, as the page shows", { skip, timeout: 90_000 }, async (t) => {
+  const page = await readFile(PAGE, 'utf8');
+  const dir = await tempDir(t, 'gatehouse-spb-doc-');
+  await writeFile(join(dir, 'sparkplug_b.proto'), SPARKPLUG_PROTO);
+  const [yaml] = blocks(page, HEADING, 'yaml');
+  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'gatehouse-data'))}\n${yaml}`);
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  await waitUntil(
+    async () => {
+      const res = (await (await fetch(`${gw.adminUrl}/api/sources`)).json()) as { sources: Array<{ name: string; state: string }> };
+      return res.sources.find((s) => s.name === 'plant')?.state === 'connected';
+    },
+    'the sparkplug source connected to the embedded broker',
+    15_000,
+  );
+  const [first, second] = blocks(page, HEADING, 'sh') as [string, string];
+  const { cmd, args } = cliCommand();
+  const run = (line: string): string =>
+    execFileSync(
+      'sh',
+      [
+        '-ec',
+        line
+          .replace(/^mosquitto_pub /, `mosquitto_pub -p ${gw.mqttPort} `)
+          .replace(/^npx gatehouse sources$/, `${[cmd, ...args].map((a) => JSON.stringify(a)).join(' ')} sources --admin ${gw.adminUrl}`),
+      ],
+      { cwd: dir, timeout: 30_000 },
+    ).toString();
+  let sources = '';
+  for (const line of commands(first)) {
+    if (line.startsWith('cat ')) continue;
+    if (line.startsWith('npx gatehouse sources')) {
+      // The three messages taken (QoS 0: mosquitto_pub returns once sent).
+      await waitUntil(async () => (await exported(dir, 'sparkplug-')).length >= 3 || undefined, 'three records exported', 15_000, 100);
+      sources = run(line);
+    } else run(line);
+  }
+  assert.match(
+    sources,
+    new RegExp(`plant \\(sparkplug\\) connected: mqtt://127\\.0\\.0\\.1:${gw.mqttPort}; 1/1 nodes online; 1/1 devices online; 2 births, 0 deaths; `),
+  );
+  const lines = (await exported(dir, 'sparkplug-')).map((l) => JSON.parse(l) as { topic: string; payload: Record<string, unknown> });
+  const shown = JSON.parse(blocks(page, HEADING, 'json')[0]!) as { topic: string; payload: unknown };
+  const ddata = lines.find((l) => l.topic === shown.topic);
+  assert.ok(ddata, `a record on ${shown.topic}`);
+  assert.deepEqual(ddata.payload, shown.payload, 'the record the page shows');
+  for (const line of commands(second)) if (!line.startsWith('cat ')) run(line);
+  const offline = await waitUntil(async () => (await exported(dir, 'offline-'))[0], 'the offline record exported', 15_000, 100);
+  const p = (JSON.parse(offline) as { payload: Record<string, unknown> }).payload;
+  assert.deepEqual([p.node, p.devicesOffline, typeof p.at], ['edge7', ['press3'], 'number']);
+  assert.match(page, /`\{"node":"edge7","devicesOffline":\["press3"\],"at":\.\.\.\}`/);
+  const after = run('npx gatehouse sources');
+  assert.match(after, /0\/1 nodes online; 0\/1 devices online; 2 births, 1 death/);
+  assert.match(page, /`0\/1 nodes online; 0\/1 devices online; 2 births, 1 death`/);
+});
