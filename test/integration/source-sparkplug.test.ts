@@ -234,3 +234,66 @@ test('sparkplug source: bounds and garbage are counted, kept, and the source goe
   assert.equal(r.status().state, 'connected');
   assert.equal(a.commands.length + b.commands.length, 0, 'rebirth: false asks nothing');
 });
+
+test('sparkplug source: the gateway stopped while an edge node publishes at QoS 1: every acknowledged publish is in the store', { skip }, async (t) => {
+  const encode = await sparkplugEncoder(t);
+  const dir = await tempDir(t);
+  const file = join(dir, 'g.yaml');
+  await writeFile(
+    file,
+    `dataDir: ${JSON.stringify(join(dir, 'data'))}
+exporters: []
+streams:
+  raw: { maxBytes: 16777216 }
+  sparkplug: { maxBytes: 16777216 }
+sources:
+  - type: sparkplug
+    name: spb
+rules:
+  version: 1
+  rules:
+    - name: raw
+      sql: "SELECT encode(*, 'base64') AS b FROM 'spBv1.0/#'"
+      actions: [ { stream: { name: raw } } ]
+    - name: spb
+      sql: "SELECT * FROM 'sparkplug/#'"
+      actions: [ { stream: { name: sparkplug } } ]
+`,
+  );
+  const config = await loadConfig(file, { mqttPort: 0, adminPort: 0 });
+  const gw = await startGateway(config, { logger: testDeps().logger, registry: createMetricsRegistry('test', 'gw-test'), version: 'test' });
+  t.after(() => gw.stop());
+  await waitUntil(() => gw.sources.status().find((s) => s.name === 'spb')?.state === 'connected', 'the source connected');
+  await waitUntil(
+    () => ((gw.sources.status().find((s) => s.name === 'spb')?.details?.subscriptions ?? []) as Array<{ qos: number | null }>)[0]?.qos === 1,
+    'subscribed',
+  );
+  const edge = await edgeNode(t, `mqtt://127.0.0.1:${gw.broker.addresses()[0]!.port}`, encode, 'plant1', 'edge1');
+  await edge.send('NBIRTH', 'metrics { name: "n" alias: 1 datatype: 3 int_value: 0 }', undefined, { qos: 1 });
+  const acked: number[] = [];
+  let stopped = false;
+  void (async () => {
+    for (let i = 1; i <= 2000 && !stopped; i++) {
+      await edge.send('NDATA', `metrics { name: "n" alias: 1 datatype: 3 int_value: ${i} }`, undefined, { qos: 1 });
+      acked.push(i);
+    }
+  })().catch(() => undefined);
+  await waitUntil(() => acked.length >= 50, '50 publishes acknowledged', 20_000);
+  stopped = true;
+  await gw.stop();
+  // A publish in flight at the stop is never acknowledged (mqtt.js keeps it for a reconnect).
+  await edge.client.endAsync(true);
+  // The store, opened again: every acknowledged publish is there raw; its JSON is there unless the
+  // broker had not yet delivered it to the source (QoS 1 to the source, but the stop ended both).
+  const { openLocalStreams } = await import('../../gateway/store/index.js');
+  const store = await openLocalStreams({ path: join(dir, 'data', 'store'), durability: 'os' }, testDeps());
+  t.after(() => store.close());
+  for (const name of ['raw', 'sparkplug']) await store.defineStream({ name, maxBytes: 16777216, onFull: 'reject' });
+  const decodeN = (b64: string): number | undefined => decodePayload(Buffer.from(b64, 'base64')).metrics?.find((m) => m.name === 'n')?.intValue;
+  const raw = new Set((await store.read('raw', 1, { limit: 10_000 })).map((r) => decodeN((JSON.parse(r.payload.toString()) as { b: string }).b)));
+  for (const i of acked) assert.ok(raw.has(i), `acknowledged publish ${i} stored`);
+  const json = (await store.read('sparkplug', 1, { limit: 10_000 })).map((r) => JSON.parse(r.payload.toString()) as { metrics: Array<{ value: number }> });
+  const values = json.flatMap((p) => p.metrics.map((m) => m.value));
+  t.diagnostic(`acknowledged ${acked.length}, raw ${raw.size}, JSON records ${json.length}`);
+  assert.ok(values.length >= 1 && values.every((v) => raw.has(v) || v === 0), 'each JSON record is of a stored publish');
+});
