@@ -90,6 +90,7 @@ const BENCHES: Bench[] = [
     missing: () => (onPath('protoc') ? undefined : "needs 'protoc' (Debian package protobuf-compiler)"),
     timeoutS: 120,
   },
+  { name: 'sparkplug', what: 'the sparkplug source per message: an NDATA of 20 metrics by alias, decoded, named, typed, as JSON', args: ['3'], timeoutS: 60 },
   { name: 'windows', what: 'windowed and analytic rules messages/s', args: [], timeoutS: 120 },
   {
     name: 'window-state',

@@ -281,9 +281,12 @@ test('sparkplug decoder: protoc-encoded payloads, every datatype typed', { skip:
   assert.equal(old.timestamp, 1600000000000);
   assert.deepEqual(metricsOf(out).find((m) => m.name === 'p')!.properties, { engUnit: 'C', limits: { hi: 9.5 } });
   assert.equal(metricsOf(out).find((m) => m.name === 'null')!.isNull, true);
-  // The NCMD the source sends, read back by protoc's decoder's twin (our own schema round trip).
+  // The NCMD the source sends, read back (our own schema round trip).
   const ncmd = decodePayload(encodePayload({ timestamp: 5, metrics: [{ name: 'Node Control/Rebirth', datatype: 11, booleanValue: true }] }));
   assert.deepEqual(ncmd.metrics, [{ name: 'Node Control/Rebirth', datatype: 11, booleanValue: true }]);
+  // proto2: a field set to zero is on the wire (field 3, seq, varint 0), as protoc writes it.
+  assert.equal(encodePayload({ seq: 0 }).toString('hex'), encode('seq: 0').toString('hex'));
+  assert.equal(encodePayload({ seq: 0 }).toString('hex'), '1800');
 });
 
 test('sparkplug decoder: garbage throws, and the state keeps it as undecodable', () => {

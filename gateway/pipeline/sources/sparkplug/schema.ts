@@ -178,8 +178,23 @@ interface PbLight {
 const light = lazyPackage<PbLight>('protobufjs/light', 'the sparkplug source');
 let payloadType: PbType | undefined;
 
+/**
+ * Each message type marked proto2 (explicit presence): protobufjs reads a JSON type without it as
+ * proto3, whose encoder leaves out a field set to zero (an NBIRTH's seq 0, a bdSeq of 0).
+ */
+function proto2(nested: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(nested).map(([name, t]) => {
+      const type = t as { nested?: Record<string, unknown> };
+      return [name, { ...type, edition: 'proto2', ...(type.nested ? { nested: proto2(type.nested) } : {}) }];
+    }),
+  );
+}
+
 function payload(): PbType {
-  payloadType ??= light().Root.fromJSON(SPARKPLUG_PAYLOAD_JSON).lookupType('Payload');
+  payloadType ??= light()
+    .Root.fromJSON({ nested: proto2(SPARKPLUG_PAYLOAD_JSON.nested) })
+    .lookupType('Payload');
   return payloadType;
 }
 
