@@ -25,6 +25,14 @@ export function mqttClientClashes(config: GatehouseConfig): GatehouseError[] {
   for (const [i, s] of ((config.sources ?? []) as Array<Record<string, unknown>>).entries()) {
     if (s.type === 'mqtt' && s.enabled !== false)
       clients.push({ who: `MQTT source '${String(s.name)}'`, where: `sources.${i}.clientId`, url: s.url, clientId: s.clientId });
+    // A sparkplug source without url is a client of the embedded broker (its default clientId is one per gateway).
+    if (s.type === 'sparkplug' && s.enabled !== false)
+      clients.push({
+        who: `sparkplug source '${String(s.name)}'`,
+        where: `sources.${i}.clientId`,
+        url: s.url ?? 'mqtt://embedded-broker',
+        clientId: s.clientId,
+      });
   }
   for (const [i, e] of (config.exporters ?? []).entries()) {
     const d = e.destination as { type?: string; url?: unknown; clientId?: unknown };

@@ -358,6 +358,27 @@ test('two MQTT connections with one clientId on one broker (two sources, a sourc
   assert.equal(ok.code, 0, ok.err);
 });
 
+test('two sparkplug sources on the embedded broker with the default clientId are a config error; their own clientIds are fine', async (t) => {
+  const { check } = await configIn(t);
+  const r = await check(
+    ['sources:', '  - { type: sparkplug, name: north, groups: [north] }', '  - { type: sparkplug, name: south, groups: [south] }', ''].join('\n'),
+  );
+  assert.equal(r.code, 1, r.err);
+  assert.match(
+    r.err,
+    /sparkplug source 'north' and sparkplug source 'south' both connect to embedded-broker:1883 with clientId 'gatehouse-spb-\$\{installationId\}'/,
+  );
+  const ok = await check(
+    [
+      'sources:',
+      '  - { type: sparkplug, name: north, groups: [north] }',
+      '  - { type: sparkplug, name: south, groups: [south], clientId: "spb-south-${installationId}" }',
+      '',
+    ].join('\n'),
+  );
+  assert.equal(ok.code, 0, ok.err);
+});
+
 test('an MQTT 5 source with sessionExpirySec 0 is a warning (the session ends at each disconnect: what comes meanwhile is lost)', async (t) => {
   const { check } = await configIn(t);
   const source = (extra: string): string =>
