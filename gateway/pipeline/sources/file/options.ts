@@ -120,7 +120,12 @@ export const fileSourceSchema = sourceBaseSchema
       .max(MAX_TIMER_MS, TIMER_TOO_LONG)
       .default(10_000)
       .describe('A last line without newline is emitted after this long without growth, with partialLineMarker appended (0 = wait forever).'),
-    partialLineMarker: z.string().default(' [partial]').describe('Appended to a line emitted without its newline (timeout) and to a cut line.'),
+    partialLineMarker: z
+      .string()
+      .default(' [partial]')
+      .describe(
+        'Appended to a line emitted without its newline (timeout) and to a cut line; not to the line CSVTOJSON or LOGTOJSON parse (the user property partial or cut marks it).',
+      ),
     maxOpenFiles: z
       .number()
       .int()

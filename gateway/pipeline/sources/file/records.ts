@@ -28,9 +28,19 @@ export function topicFor(template: string, sourceName: string, path: string): st
   return template.replace(/\$?\{(name|file|stem|dir|path)\}/g, (_, k: string) => clean(values[k]!));
 }
 
+/** Options that read fields out of the line: a marker appended to the line would be read as data. */
+const FIELD_PARSERS = new Set(['CSVTOJSON', 'LOGTOJSON']);
+
 export class RecordEncoder {
   private readonly chain: ((text: string, now: number) => ChainResult) | undefined;
   private readonly marker: Buffer;
+  /**
+   * Whether the marker goes into the text the options convert. Not for CSVTOJSON or LOGTOJSON: the
+   * last row of a CSV file saved without a final newline (Excel, many Windows tools) became
+   * {"temp":"21 [partial]"}, and a rule comparing temp met a string. The user property
+   * (partial, cut) still marks the record.
+   */
+  private readonly markBeforeChain: boolean;
 
   constructor(
     private readonly options: Pick<FileSourceOptions, 'dataProcessingOptions' | 'onParseError' | 'partialLineMarker' | 'encoding'>,
@@ -38,6 +48,7 @@ export class RecordEncoder {
   ) {
     this.chain = options.dataProcessingOptions.length > 0 ? buildChain(options.dataProcessingOptions, options.onParseError) : undefined;
     this.marker = Buffer.from(options.partialLineMarker);
+    this.markBeforeChain = !options.dataProcessingOptions.some((o) => FIELD_PARSERS.has(o.optionName));
   }
 
   /** The message of a record, or undefined when the processing options drop it. */
@@ -56,7 +67,10 @@ export class RecordEncoder {
       this.count('partialLines');
     }
     if (this.chain) {
-      const res = this.chain(payload.toString(this.options.encoding) + (marked ? this.options.partialLineMarker : ''), now);
+      const text = payload.toString(this.options.encoding);
+      const res = this.chain(text + (marked && this.markBeforeChain ? this.options.partialLineMarker : ''), now);
+      // A line the parser could not read, kept as written (onParseError: raw): marked as a raw line is.
+      if (marked && !this.markBeforeChain && res.error !== undefined && res.text === text) res.text += this.options.partialLineMarker;
       if (res.error !== undefined) {
         t.parseErrors++;
         this.count('parseErrors');
