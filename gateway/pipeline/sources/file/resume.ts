@@ -86,7 +86,16 @@ export class Resume {
         // A rotated file read to its end, gone since (logrotate compressed or removed it): not a
         // loss. (Reported as one, every restart after a rotation with compress warned of it.)
         files.logger.info({ file: s.path, offset: s.offset }, `file source ${files.name}: ${s.path}, rotated away and read to its end, is gone`);
-      } else files.reportVanished(s.path, null);
+      }
+      // Read to offset; what was written after it (while stopped, before a deletion or a rotation
+      // with compress) is gone, and how much is not known: perhaps nothing. Before, the warning
+      // said it 'disappeared with unread data' after a clean stop with every line read.
+      else
+        files.reportVanished(
+          s.path,
+          null,
+          `not found at the restart (deleted, or rotated and compressed or removed, while the gateway was stopped): what was written to it after offset ${s.offset}, where reading had got to, was not read (nothing is lost if nothing was written to it after that; rotate with delaycompress)`,
+        );
     }
   }
 
