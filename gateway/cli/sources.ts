@@ -14,7 +14,8 @@ import { ADMIN_COMMAND_OPTIONS, ADMIN_FLAGS_HELP, JSON_FLAG_HELP, adminGet, reso
 const USAGE = 'gatehouse sources [--admin URL | --config FILE] [--token T] [--json]';
 
 /** Where to configure sources, named when there are none. */
-const NONE = 'no sources configured (sources: in the config: docs/file-sources.md, docs/industrial.md, docs/mqtt-source.md)';
+const NONE =
+  'no sources configured (sources: in the config: docs/file-sources.md, docs/industrial.md, docs/mqtt-source.md, docs/http-source.md, docs/syslog-source.md, docs/snmp-source.md)';
 
 export async function runSources(argv: string[], io: CliIO): Promise<number> {
   const { values } = parseCliArgs(argv, ADMIN_COMMAND_OPTIONS, USAGE);

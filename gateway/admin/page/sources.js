@@ -1,5 +1,5 @@
 // Status page: the configured sources other than tailed files (Modbus, OPC UA, MQTT subscriptions
-// on another broker, HTTP posts): state, a one-line summary of each kind's details, and each source's error
+// on another broker, HTTP posts, syslog, SNMP): state, a one-line summary of each kind's details, and each source's error
 // below the table (current while the source is not connected, greyed once it has recovered).
 // gateway/cli/sources.ts (`gatehouse sources`) words the same: keep the two in step.
 import { $, emptyRow, h } from './dom.js';
@@ -206,7 +206,7 @@ export function renderSources(o) {
       else errItems.push(...tagErrorItems(s.name, dev));
     }
   }
-  $('sources-body').replaceChildren(...(rows.length ? rows : [emptyRow(4, 'No Modbus, OPC UA or MQTT sources configured.')]));
+  $('sources-body').replaceChildren(...(rows.length ? rows : [emptyRow(4, 'No Modbus, OPC UA, MQTT, HTTP, syslog or SNMP sources configured.')]));
   $('source-errors').replaceChildren(...errItems);
   $('source-errors').hidden = errItems.length === 0;
 }
