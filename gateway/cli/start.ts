@@ -142,7 +142,7 @@ function onReload(
         );
       }
       if (outcome.restartNeeded.length > 0) {
-        logger.warn({ settings: outcome.restartNeeded }, 'reload: these settings changed and take effect at the next restart');
+        logger.warn({ settings: outcome.restartNeeded, changed: outcome.changed }, 'reload: these settings changed and take effect at the next restart');
       }
       const r = outcome.rules;
       if (r === undefined) logger.info('reload: the rule set did not change');

@@ -30,8 +30,29 @@ export interface ReloadOutcome {
   rules: RuleUpdateStatus | undefined;
   /** Changed top-level settings (other than the rules) that need a restart. */
   restartNeeded: string[];
+  /**
+   * Where in them (`broker.listeners.0.port`, `streams.archive.maxBytes`; a list whose length
+   * changed by its own path), at most MAX_CHANGED_PATHS: 'broker' alone did not say which of its
+   * forty keys an operator's edit was read as.
+   */
+  changed: string[];
   /** The signature policy (control.publicKeys ...): undefined when unchanged, else taken or why not. */
   keys: { publicKeys: number } | { error: string } | undefined;
+}
+
+/** How many changed paths a reload names (the rest is said as a count). */
+export const MAX_CHANGED_PATHS = 20;
+
+const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The paths where `b` and `a` differ: into objects by key, into lists of one length by index. Names only, never values (secrets). */
+export function changedPaths(b: unknown, a: unknown, path: string, out: string[]): void {
+  if (out.length > MAX_CHANGED_PATHS || JSON.stringify(b) === JSON.stringify(a)) return;
+  if (isPlain(b) && isPlain(a)) {
+    for (const k of new Set([...Object.keys(b), ...Object.keys(a)])) changedPaths(b[k], a[k], `${path}.${k}`, out);
+  } else if (Array.isArray(b) && Array.isArray(a) && b.length === a.length) {
+    b.forEach((x, i) => changedPaths(x, a[i], `${path}.${i}`, out));
+  } else out.push(path);
 }
 
 /** The control settings a reload takes: the signature policy of rule set updates. */
@@ -69,12 +90,16 @@ export async function reloadConfig(
 ): Promise<ReloadOutcome & { rulesJson: string }> {
   const wanted = await configuredRules(next);
   const restartNeeded: string[] = [];
+  const changed: string[] = [];
   const before = previous as unknown as Record<string, unknown>;
   const after = next as unknown as Record<string, unknown>;
   for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
     if (key === 'rules' || key === 'rulesFile') continue;
     const [b, a] = key === 'control' && verifier ? [restartPartOfControl(previous.control), restartPartOfControl(next.control)] : [before[key], after[key]];
-    if (JSON.stringify(b) !== JSON.stringify(a)) restartNeeded.push(key);
+    if (JSON.stringify(b) !== JSON.stringify(a)) {
+      restartNeeded.push(key);
+      changedPaths(b, a, key, changed);
+    }
   }
   // Keys first: an update signed with a key this reload brings in is then verified with it.
   let keys: ReloadOutcome['keys'];
@@ -88,7 +113,8 @@ export async function reloadConfig(
   }
   const status = wanted.json === previousRulesJson ? undefined : await rules.apply(wanted.def, { source: 'reload' });
   // A refused set is tried again (and its errors said again) at the next reload.
-  return { rules: status, restartNeeded, keys, rulesJson: status?.state === 'rejected' ? previousRulesJson : wanted.json };
+  if (changed.length > MAX_CHANGED_PATHS) changed.splice(MAX_CHANGED_PATHS, Infinity, `... (more)`);
+  return { rules: status, restartNeeded, changed, keys, rulesJson: status?.state === 'rejected' ? previousRulesJson : wanted.json };
 }
 
 /** The rules JSON of the config the gateway started with (the reload's first comparison). */

@@ -84,7 +84,16 @@ test('SIGHUP reloads the rule set from the config file; bad files and stale sets
   await hup(gw, /^reload: rule set$/);
   const warn = gw.logs.slice(seen).find((l) => l.msg === 'reload: these settings changed and take effect at the next restart');
   assert.deepEqual(warn?.settings, ['log']);
+  assert.deepEqual(warn?.changed, ['log.level']);
   assert.equal((await rules(gw)).activeVersion, 3);
+
+  // Settings deep in a section are named by their path (before: 'streams' and 'broker' alone).
+  const seen2 = gw.logs.length;
+  await writeFile(file, config(dataDir, 3, 'a', 'log: { level: debug }\nbroker: { maxConnections: 7 }\n').replace('a: {}', 'a: { maxBytes: 1048576 }'));
+  await hup(gw, /^reload: the rule set did not change$/);
+  const warn2 = gw.logs.slice(seen2).find((l) => l.msg === 'reload: these settings changed and take effect at the next restart');
+  assert.deepEqual([...((warn2?.settings as string[] | undefined) ?? [])].sort(), ['broker', 'streams']);
+  assert.deepEqual([...((warn2?.changed as string[] | undefined) ?? [])].sort(), ['broker.maxConnections', 'streams.a.maxBytes']);
 
   // Still the same process, and a graceful stop still works.
   assert.equal(gw.proc.exitCode, null);
