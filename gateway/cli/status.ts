@@ -65,8 +65,11 @@ export function describeHost(h: HostOverview): string {
   if (h.memory) parts.push(`memory ${fmtBytes(h.memory.availableBytes)} of ${fmtBytes(h.memory.totalBytes)} available`);
   const stalls = Object.entries(h.pressure ?? {})
     .filter(([, p]) => (p.someAvg60 ?? 0) >= 1)
-    .map(([r, p]) => `${r} ${p.someAvg60}%`);
-  if (stalls.length > 0) parts.push(`stalled over the last minute: ${stalls.join(', ')}`);
+    .map(([r, p]) => `${r} ${Math.round((p.someAvg60 ?? 0) * 10) / 10}%`);
+  // The kernel's pressure stall (PSI) "some" average: the share of the last minute in which some task
+  // waited for the resource. Before: "stalled over the last minute: cpu 41.67%", read as the gateway
+  // having stood still for 41.67% of the minute.
+  if (stalls.length > 0) parts.push(`time tasks waited for ${stalls.join(', ')} over the last minute (pressure stall, docs/monitoring.md)`);
   for (const e of h.emmc ?? []) {
     const used = Math.max(e.usedA ?? 0, e.usedB ?? 0);
     parts.push(`eMMC ${e.device}${used ? ` up to ${Math.round(used * 100)}% worn` : ''}${e.preEol ? `, pre-EOL ${e.preEol}` : ''}`);

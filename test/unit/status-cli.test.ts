@@ -1,7 +1,7 @@
 // `gatehouse status` prints rates as the status page shows them, not as raw floats.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeStatus, fmtRate } from '../../gateway/cli/status.js';
+import { describeHost, describeStatus, fmtRate } from '../../gateway/cli/status.js';
 
 test('gatehouse status prints the ingest and export rates rounded, as the status page does', () => {
   const lines = describeStatus({
@@ -25,4 +25,16 @@ test('gatehouse status while the start waits for disk space counts its attempts 
     })[0]!;
   assert.match(waiting(1), /\(1 attempt\)$/); // before: '(1 attempts)'
   assert.match(waiting(3), /\(3 attempts\)$/);
+});
+
+test('the host line says what a pressure stall figure is: the share of the last minute tasks waited', () => {
+  const line = describeHost({
+    memory: { totalBytes: 4 * 1024 ** 3, availableBytes: 3 * 1024 ** 3 },
+    pressure: { cpu: { someAvg60: 41.666, fullAvg60: 0 }, memory: { someAvg60: 0.2, fullAvg60: 0 }, io: { someAvg60: 3, fullAvg60: 1 } },
+  });
+  // Before: "stalled over the last minute: cpu 41.666%, io 3%", read as the gateway standing still.
+  assert.equal(
+    line,
+    '  host: memory 3.0 GiB of 4.0 GiB available; time tasks waited for cpu 41.7%, io 3% over the last minute (pressure stall, docs/monitoring.md)',
+  );
 });
