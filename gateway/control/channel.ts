@@ -130,7 +130,7 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
     }
     for (const h of handlers.get(topic) ?? []) {
       try {
-        h(topic, payload);
+        h(topic, payload, packet.retain === true);
       } catch (err) {
         faultLog(`handler ${topic}`, { err: errorMessage(err), topic }, 'control handler threw');
       }

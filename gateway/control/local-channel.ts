@@ -5,7 +5,8 @@
 // archive rule and the MQTT bridge) once the publish resolves. The upstream implementation, a
 // connection of its own to another broker, is channel.ts.
 
-export type ControlHandler = (topic: string, payload: Buffer) => void;
+/** `retained`: the broker sent a retained message (upstream: on subscribing, at each connect). */
+export type ControlHandler = (topic: string, payload: Buffer, retained?: boolean) => void;
 
 export interface ControlChannel {
   /** 'local' or the upstream URL (for logs and status). */

@@ -76,6 +76,7 @@ interface Waiting {
   kind: 'set' | 'rollback';
   payload: Buffer;
   source: string;
+  retained: boolean;
 }
 
 /** The least time between two lines of one kind that repeats per control message (with the count since). */
@@ -94,6 +95,7 @@ export class RemoteControl extends EventEmitter {
   private readonly refusedLog: RateLog;
   private readonly statusLog: RateLog;
   private readonly failedLog: RateLog;
+  private readonly retainedLog: RateLog;
   /** One remote update at a time: check, apply, record the accepted version. */
   private chain: Promise<void> = Promise.resolve();
   private unsubscribeRefusals: (() => void) | undefined;
@@ -127,6 +129,7 @@ export class RemoteControl extends EventEmitter {
     this.refusedLog = rateLimitedLog(deps.logger, 'warn', LOG_EVERY_MS, monotonic);
     this.statusLog = rateLimitedLog(deps.logger, 'warn', LOG_EVERY_MS, monotonic);
     this.failedLog = rateLimitedLog(deps.logger, 'error', LOG_EVERY_MS, monotonic);
+    this.retainedLog = rateLimitedLog(deps.logger, 'info', LOG_EVERY_MS, monotonic);
   }
 
   /** Highest update document version accepted so far. */
@@ -150,8 +153,8 @@ export class RemoteControl extends EventEmitter {
     const unheard = lastUpdateOf(rules);
     rules.on('status', this.onStatus);
     this.unsubscribeRefusals = this.deps.onPublishRefused?.((r) => this.brokerRefused(r));
-    channel.subscribe(this.topics.set, (_t, payload) => this.receive('set', payload));
-    channel.subscribe(this.topics.rollback, (_t, payload) => this.receive('rollback', payload));
+    channel.subscribe(this.topics.set, (_t, payload, retained) => this.receive('set', payload, retained === true));
+    channel.subscribe(this.topics.rollback, (_t, payload, retained) => this.receive('rollback', payload, retained === true));
     // The office always sees the current state, also from a broker that lost the retained status.
     channel.onReconnect(() => {
       if (this.started && this.lastStatus !== undefined) this.sendStatus(this.lastStatus);
@@ -262,7 +265,7 @@ export class RemoteControl extends EventEmitter {
     );
   }
 
-  private receive(kind: 'set' | 'rollback', payload: Buffer): void {
+  private receive(kind: 'set' | 'rollback', payload: Buffer, retained = false): void {
     const source = kind === 'set' ? `mqtt:${this.deps.channel.kind}` : `mqtt rollback:${this.deps.channel.kind}`;
     if (payload.length > this.opts.maxPayloadBytes) return this.overCap(source, payload.length);
     // Full: the oldest waiting update gives way, not the newest. Updates queued by the broker while
@@ -284,19 +287,19 @@ export class RemoteControl extends EventEmitter {
         claimed,
       );
     }
-    const update: Waiting = { kind, payload, source };
+    const update: Waiting = { kind, payload, source, retained };
     this.waiting.push(update);
     this.chain = this.chain
       .then(() => {
         const i = this.waiting.indexOf(update);
         if (i < 0) return undefined; // superseded while it waited
         this.waiting.splice(i, 1);
-        return this.handle(kind, payload, source);
+        return this.handle(kind, payload, source, retained);
       })
       .catch((err: unknown) => this.failedLog('failed', { err: errorMessage(err) }, 'remote control update failed'));
   }
 
-  private async handle(kind: 'set' | 'rollback', payload: Buffer, source: string): Promise<void> {
+  private async handle(kind: 'set' | 'rollback', payload: Buffer, source: string, retained = false): Promise<void> {
     let bytes: Buffer;
     let signed: boolean;
     try {
@@ -316,6 +319,12 @@ export class RemoteControl extends EventEmitter {
     let doc: UpdateDocument | undefined;
     try {
       doc = parseUpdateDocument(bytes);
+      // A document published retained (mosquitto_pub -r) comes again at every connect to the
+      // control broker: one already accepted is no new attempt. Before, each restart or reconnect
+      // refused it as a replay (or, past its expiresAt, as expired) and that refusal replaced the
+      // start-up status on the retained status topic: the office saw 'rejected' for a gateway
+      // running the very set it brought. Its signature verified above: a forged one is refused.
+      if (retained && doc.version <= this.accepted.version) return this.retainedAgain(kind, doc.version);
       checkBinding(doc, { gatewayId: this.deps.gatewayId, groups: this.opts.groups, acceptedVersion: this.accepted.version, now: Date.now() });
     } catch (err) {
       // The document's version, once it parsed: the office tells which of its documents was refused.
@@ -355,6 +364,16 @@ export class RemoteControl extends EventEmitter {
     const write = this.accepted.accept(doc.version, source);
     const s = await this.deps.rules.rollback(`${source} doc v${doc.version}`, { meta: write ? [write] : [] });
     await this.acceptedStored(s.state === 'rolled-back');
+  }
+
+  /** A retained document already accepted, delivered again on connecting: said (info), not refused, no status. */
+  private retainedAgain(kind: 'set' | 'rollback', version: number): void {
+    const topic = kind === 'set' ? this.topics.set : this.topics.rollback;
+    this.retainedLog(
+      `retained-${kind}`,
+      { topic, version, acceptedVersion: this.accepted.version },
+      `a retained ${kind === 'set' ? 'update' : 'rollback'} document (version ${version}) was delivered again on connecting to the control broker: already accepted, ignored (no status published); publish updates without retain (the control session keeps them for an offline gateway), or clear it: mosquitto_pub -r -n -t ${topic}`,
+    );
   }
 
   /** The last good set is the running one (as rule-update-checks' rollbackTarget compares them): a rollback has nowhere to go. */
