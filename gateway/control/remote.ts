@@ -312,6 +312,16 @@ export class RemoteControl extends EventEmitter {
     }
     if (!signed && !looksLikeDocument(bytes)) {
       // unsigned updates (control.allowUnsigned, trusted networks only): a bare rule set, or an empty rollback
+      if (retained) {
+        // No version guards these. A retained rollback rolled back again at every connect (the
+        // running set and the last good one swapped at each restart), and a retained set already
+        // applied (or older than one sent since) was 'unchanged' or refused as stale over the
+        // start-up status. Their first delivery, live, carries no retain flag and is acted on.
+        if (kind === 'rollback') return this.retainedAgain(kind, undefined);
+        const claimed = claimedVersion(payload);
+        const active = (this.deps.rules.status() as { activeVersion: number | null }).activeVersion;
+        if (claimed !== undefined && active !== null && claimed <= active) return this.retainedAgain(kind, claimed);
+      }
       if (kind === 'set') await this.deps.rules.applyFromBytes(payload, undefined, source, { origin: 'remote', probation: this.onProbation() });
       else await this.deps.rules.rollback(source);
       return;
@@ -367,12 +377,16 @@ export class RemoteControl extends EventEmitter {
   }
 
   /** A retained document already accepted, delivered again on connecting: said (info), not refused, no status. */
-  private retainedAgain(kind: 'set' | 'rollback', version: number): void {
+  private retainedAgain(kind: 'set' | 'rollback', version: number | undefined): void {
     const topic = kind === 'set' ? this.topics.set : this.topics.rollback;
+    const what =
+      version === undefined
+        ? 'a retained unsigned rollback was delivered again on connecting to the control broker: a rollback is done once, when it is published, ignored'
+        : `a retained ${kind === 'set' ? 'update' : 'rollback'} (version ${version}) was delivered again on connecting to the control broker: not newer than what this gateway accepted or runs, ignored`;
     this.retainedLog(
       `retained-${kind}`,
       { topic, version, acceptedVersion: this.accepted.version },
-      `a retained ${kind === 'set' ? 'update' : 'rollback'} document (version ${version}) was delivered again on connecting to the control broker: already accepted, ignored (no status published); publish updates without retain (the control session keeps them for an offline gateway), or clear it: mosquitto_pub -r -n -t ${topic}`,
+      `${what} (no status published); publish updates without retain (the control session keeps them for an offline gateway), or clear it: mosquitto_pub -r -n -t ${topic}`,
     );
   }
 
