@@ -15,7 +15,7 @@ const USAGE = 'gatehouse sources [--admin URL | --config FILE] [--token T] [--js
 
 /** Where to configure sources, named when there are none. */
 const NONE =
-  'no sources configured (sources: in the config: docs/file-sources.md, docs/industrial.md, docs/mqtt-source.md, docs/http-source.md, docs/syslog-source.md, docs/snmp-source.md)';
+  'no sources configured (sources: in the config: docs/file-sources.md, docs/industrial.md, docs/mqtt-source.md, docs/http-source.md, docs/syslog-source.md, docs/snmp-source.md, docs/sparkplug.md)';
 
 export async function runSources(argv: string[], io: CliIO): Promise<number> {
   const { values } = parseCliArgs(argv, ADMIN_COMMAND_OPTIONS, USAGE);

@@ -123,7 +123,7 @@ test('status page in Chromium: live figures while a client publishes, exporter e
   await page.locator('tr[data-stream="archive"]').waitFor({ timeout: 10_000 });
   assert.equal(await page.locator('#health').textContent(), 'ok');
   // No `sources:` in this config: the built-in sources (the embedded broker, serial...) are not listed.
-  assert.equal(await page.locator('#sources-body').textContent(), 'No Modbus, OPC UA, MQTT, HTTP, syslog or SNMP sources configured.');
+  assert.equal(await page.locator('#sources-body').textContent(), 'No Modbus, OPC UA, MQTT, HTTP, syslog, SNMP or Sparkplug sources configured.');
   assert.equal(await page.locator('#source-errors').isVisible(), false);
   const seqBefore = await shownNumber(page, 'tr[data-stream="archive"] .last-seq');
   // (not necessarily 0: the gateway's own retained status publishes may be archived too)

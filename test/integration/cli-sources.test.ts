@@ -164,7 +164,7 @@ test('gatehouse sources without `sources:` in the config: says so and where to c
   assert.equal(code, 0, err);
   assert.equal(
     out,
-    'no sources configured (sources: in the config: docs/file-sources.md, docs/industrial.md, docs/mqtt-source.md, docs/http-source.md, docs/syslog-source.md, docs/snmp-source.md)\n',
+    'no sources configured (sources: in the config: docs/file-sources.md, docs/industrial.md, docs/mqtt-source.md, docs/http-source.md, docs/syslog-source.md, docs/snmp-source.md, docs/sparkplug.md)\n',
   );
   // --json still gives the body: the built-in sources only.
   const json = await cli(['sources', '--admin', base(gw), '--json']);

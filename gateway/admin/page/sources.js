@@ -206,7 +206,7 @@ export function renderSources(o) {
       else errItems.push(...tagErrorItems(s.name, dev));
     }
   }
-  $('sources-body').replaceChildren(...(rows.length ? rows : [emptyRow(4, 'No Modbus, OPC UA, MQTT, HTTP, syslog or SNMP sources configured.')]));
+  $('sources-body').replaceChildren(...(rows.length ? rows : [emptyRow(4, 'No Modbus, OPC UA, MQTT, HTTP, syslog, SNMP or Sparkplug sources configured.')]));
   $('source-errors').replaceChildren(...errItems);
   $('source-errors').hidden = errItems.length === 0;
 }
