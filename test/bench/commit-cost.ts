@@ -69,7 +69,8 @@ async function run(mode: 'driver' | 'fsync' | 'fsync-shm' | 'os', seconds: numbe
     let n = 0;
     while (performance.now() < end) {
       const t = performance.now();
-      for (let i = 0; i < records; i++) appends[i] = store ? store.append('s', { topic: 'fleet/dev/engine', payload, receivedAt: Date.now() }) : Promise.resolve();
+      for (let i = 0; i < records; i++)
+        appends[i] = store ? store.append('s', { topic: 'fleet/dev/engine', payload, receivedAt: Date.now() }) : Promise.resolve();
       await Promise.all(appends);
       n++;
       const wait = 1000 / rate - (performance.now() - t);
@@ -102,7 +103,9 @@ const records = Number(process.argv[3] ?? 6);
 const rate = Number(process.argv[4] ?? 87);
 const rows: Row[] = [];
 for (const mode of ['driver', 'fsync', 'fsync-shm', 'os', 'driver', 'fsync'] as const) rows.push(await run(mode, seconds, records, rate));
-console.log(`commit cost: ${records} records of 200 bytes appended at once, ${rate} times a second, ${seconds} s per mode; per round (one commit each but 'driver')`);
+console.log(
+  `commit cost: ${records} records of 200 bytes appended at once, ${rate} times a second, ${seconds} s per mode; per round (one commit each but 'driver')`,
+);
 console.log('mode        load1  rounds/s  commits/round  CPU us  main us (sys)  others us (sys)  main wakes  others wakes');
 const per = (x: number, r: Row): string => (x / r.rounds).toFixed(0);
 for (const r of rows) {

@@ -19,7 +19,7 @@
 // grows on a busy machine (cache, frequency): every figure is printed with the load average.
 //
 // Run: node dist/test/bench/pi.js [seconds per run, default 5]
-//      BENCH_VARIANTS=gateway  BENCH_PROFILE=DIR (gateway child with --cpu-prof into DIR)
+//      BENCH_VARIANTS=gateway  BENCH_PROFILE=DIR (gateway child with --cpu-prof into DIR; BENCH_PROFILE_BARE=1: bare's too)
 //      BENCH_RATES=none (idle figures only)  BENCH_SETTLE_S=0 (skip the idle figure once V8 gave back its
 //        young generation; default: wait up to 40 s for it)
 //      BENCH_NODE_FLAGS='--max-semi-space-size=4' (other V8 flags for the gateway child)
@@ -351,7 +351,9 @@ async function main(): Promise<void> {
   }
   for (const { variant, delay } of instances) {
     const execArgv = [...process.execArgv];
-    if (process.env.BENCH_PROFILE && variant === 'gateway') execArgv.push('--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`);
+    // (BENCH_PROFILE_BARE=1: bare aedes too, to compare: its file is the one of the other pid)
+    if (process.env.BENCH_PROFILE && (variant === 'gateway' || process.env.BENCH_PROFILE_BARE === '1'))
+      execArgv.push('--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`);
     // The gateway runs with the flags it ships with (bin/gatehouse.js); bare aedes with Node's defaults.
     if (variant === 'gateway') execArgv.push(...gatewayNodeFlags());
     // ... and the environment its launchers set (bin/gatehouse.js: MALLOC_MMAP_THRESHOLD_; BENCH_MALLOC=0: without it).
