@@ -90,6 +90,15 @@ export const prometheusOptionsSchema = z.lazy(() =>
           "Payload key holding the sample's time: a number in timeUnit, or an ISO 8601 string (written in ms, Prometheus's unit). Default: when the gateway received the record.",
         ),
       timeUnit: z.enum(['s', 'ms', 'us', 'ns']).default('ms').describe('Unit of a numeric time key.'),
+      maxFutureMs: z
+        .number()
+        .int()
+        .min(0)
+        .max(MAX_TIMER_MS, TIMER_TOO_LONG)
+        .default(600_000)
+        .describe(
+          "With time: a sample further ahead of the gateway's clock than this is dead-lettered (code FUTURE) instead of sent: Prometheus would take it, then refuse every later sample of every series as out of bounds (more than about an hour behind its newest) until real time caught up with the device's clock. 10 min, as Mimir's creation_grace_period; 0: no limit (the server's own).",
+        ),
       headers: z
         .record(headerName, headerValue)
         .default({})
