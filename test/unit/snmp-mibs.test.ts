@@ -144,6 +144,33 @@ test('garbage and a truncated module do not stop the others from loading', async
   assert.ok(names.notes.some((n) => n.includes('c.bin: no MIB module in it')));
 });
 
+test('a name in a MIB file with a syntax error: the refusal says what the parse noted of that file, not only that no MIB defines the name', async (t) => {
+  // Found by the round-39 user trial: check-config said "no loaded MIB defines 'brokenOther' (7
+  // modules loaded)" and nothing of the unclosed quote that made the parser stop in that file.
+  const dir = await tempDir(t, 'gatehouse-mibs-');
+  await writeFile(
+    join(dir, 'BROKEN-MIB.txt'),
+    'BROKEN-MIB DEFINITIONS ::= BEGIN\nIMPORTS OBJECT-TYPE, Integer32, enterprises FROM SNMPv2-SMI;\nbrokenRoot OBJECT IDENTIFIER ::= { enterprises 99998 }\n' +
+      'brokenTemp OBJECT-TYPE SYNTAX Integer32 MAX-ACCESS read-only STATUS current DESCRIPTION "t\n ::= { brokenRoot 1 }\n' +
+      'brokenOther OBJECT-TYPE SYNTAX Integer32 MAX-ACCESS read-only STATUS current DESCRIPTION "o" ::= { brokenRoot 2 }\nEND\n',
+  );
+  const options = snmpSourceSchema.parse({
+    type: 'snmp',
+    name: 'cabinet',
+    mibs: [dir],
+    targets: [{ name: 'a', host: '127.0.0.1', community: 'public' }],
+    polls: [{ name: 'p', fields: { root: 'brokenRoot.0', other: 'brokenOther.0' } }],
+  });
+  const names = await loadMibNames('cabinet', options.mibs, undefined);
+  assert.throws(
+    () => resolvePollNames(options, names),
+    (err: unknown) =>
+      isGatehouseError(err) &&
+      /polls\.0\.fields\.other: no loaded MIB defines 'brokenOther'.*the MIB files' parse noted: .*BROKEN-MIB.*no END statement/.test(err.message) &&
+      !/fields\.root/.test(err.message),
+  );
+});
+
 test("Debian's net-snmp MIBs (a directory, imports missing from it): UCD-SNMP-MIB and NET-SNMP-EXTEND-MIB names", { skip: debianSkip }, async () => {
   const names = await loadMibNames('cabinet', [DEBIAN_MIBS], undefined);
   assert.deepEqual(names.resolve('laLoad'), { oid: '1.3.6.1.4.1.2021.10.1.3' });

@@ -280,9 +280,15 @@ export function resolvePollNames(options: SnmpSourceOptions, names: MibNames): S
     }));
     return { ...p, ...(fields ? { fields } : {}), tables };
   });
+  // A name missing because its file did not parse (a syntax error, a missing import) is only
+  // understood with what the parse said: shown here, where check-config shows nothing else of it.
+  const noted =
+    names.notes.length > 0
+      ? ` (the MIB files' parse noted: ${names.notes.slice(0, 3).join('; ')}${names.notes.length > 3 ? `; and ${names.notes.length - 3} more` : ''})`
+      : '';
   if (problems.length > 0)
     throw ERRORS.GH_SNMP_MIB(
-      { source: options.name, reason: problems.join('; ') },
+      { source: options.name, reason: problems.join('; ') + noted },
       { where: `sources.${options.name}.${problems[0]!.split(':')[0]}`, details: { notes: names.notes.slice(0, 20) } },
     );
   return { ...options, polls };
