@@ -6,6 +6,8 @@
 // outages. The destination now dead-letters a sample further ahead than `maxFutureMs`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import pino from 'pino';
+import { Registry } from 'prom-client';
 import { needBinary, waitUntil } from '../helpers/index.js';
 import { openStreams, startExporter } from '../helpers/exporter-rig.js';
 import { startPrometheusReceiver } from '../helpers/peers.js';
@@ -60,4 +62,38 @@ test('prometheus: maxFutureMs: 0 turns the guard off (a VictoriaMetrics or Mimir
   await waitUntil(() => exporter.status().lastExportedSeq === 1, 'done', 30_000);
   assert.equal(exporter.status().deadLetters, 0, exporter.status().lastError?.message);
   assert.deepEqual(await values(prom.url, 'v', ahead + 1000), ['dev/ahead'], 'half an hour ahead, beyond the default 10 min, is sent');
+});
+
+test('prometheus: topicLabel false with nothing else telling two trucks apart: their readings go into one series, and a warning names both topics', {
+  skip,
+  timeout: 90_000,
+}, async (t) => {
+  // Found by the round-39 trial: the option's description said such samples are "refused as
+  // duplicates"; only those at the same millisecond are, the rest interleave in one series silently.
+  const prom = await startPrometheusReceiver(t);
+  const streams = await openStreams(t);
+  const lines: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (s: string) => lines.push(s) });
+  const exporter = await startExporter(
+    t,
+    streams,
+    { type: 'prometheus', url: `${prom.url}/api/v1/write`, topicLabel: false, prefix: 'dup' },
+    { logger, registry: new Registry() },
+    { batch: { maxRecords: 10, lingerMs: 300 } },
+  );
+  await put(streams, 'fleet/t3/engine', { temp: 1 });
+  await put(streams, 'fleet/t4/engine', { temp: 2 });
+  await waitUntil(() => exporter.status().lastExportedSeq === 2, 'both written', 30_000);
+  const res = (await (await fetch(`${prom.url}/api/v1/query?query=${encodeURIComponent('dup_temp[10m]')}`)).json()) as {
+    data: { result: Array<{ values: unknown[] }> };
+  };
+  assert.deepEqual(
+    res.data.result.map((r) => r.values.length),
+    [2],
+    'one series holding both trucks (what the user configured)',
+  );
+  const warning = lines.map((l) => JSON.parse(l) as { msg: string; topics?: string[] }).find((l) => /one series/.test(l.msg));
+  assert.ok(warning, `a warning: ${lines.join('')}`);
+  assert.deepEqual(warning.topics, ['fleet/t3/engine', 'fleet/t4/engine']);
+  assert.match(warning.msg, /keep topicLabel, or give topicLabels or labels that tell the senders apart/);
 });

@@ -120,6 +120,12 @@ export function recordSamples(rec: StoredRecord, o: PrometheusOptions, gatewayId
   for (const k of keys) {
     const value = sampleValue(obj[k]);
     if (value === undefined) continue;
+    // 温度 and 湿度 would both be the metric __ (each character outside [a-zA-Z0-9_:] becomes _):
+    // one series holding temperatures and humidities. A key with nothing of its own left is refused.
+    if (!/[a-zA-Z0-9]/.test(k))
+      return {
+        error: `its key '${k}' has no letter or digit Prometheus takes in a metric name (a-z, A-Z, 0-9): it would be the name ${sanitiseName(k, true)}, shared with every other such key; rename it in the rule's SELECT (SELECT \`${k}\` AS temp, ...) or leave it out with fields`,
+      };
     const name = sanitiseName(prefix === '' ? k : `${prefix}_${k}`, true);
     const other = names.get(name);
     // temp-C and temp_C would be one series with two values at one time: Prometheus keeps one.
@@ -158,12 +164,18 @@ export interface WriteBatch {
   samples: number;
   /** Index (in the batch) of each record left out, with why: it makes no sample, or one another record of the batch contradicts. */
   refused: Map<number, { code: 'NO_SAMPLE' | 'DUPLICATE' | 'FUTURE'; reason: string }>;
+  /**
+   * A series written by records of two topics (the first found): with topicLabel false and no other
+   * label telling the senders apart, two devices' readings interleave in one series, silently.
+   */
+  merged?: { series: string; topics: [string, string] };
 }
 
 /** The WriteRequest of a batch of records, the records that cannot be in it set aside. */
 export function writeBatch(records: readonly StoredRecord[], o: PrometheusOptions, gatewayId: string, now = Date.now()): WriteBatch {
   const refused: WriteBatch['refused'] = new Map();
-  const bySeries = new Map<string, { labels: Label[]; at: Map<number, { value: number; seq: number }> }>();
+  const bySeries = new Map<string, { labels: Label[]; topic: string; at: Map<number, { value: number; seq: number }> }>();
+  let merged: WriteBatch['merged'];
   records.forEach((rec, i) => {
     const made = recordSamples(rec, o, gatewayId, now);
     if ('error' in made) {
@@ -186,9 +198,9 @@ export function writeBatch(records: readonly StoredRecord[], o: PrometheusOption
     for (const s of fresh) {
       let series = bySeries.get(s.key);
       if (series === undefined) {
-        series = { labels: s.labels, at: new Map() };
+        series = { labels: s.labels, topic: rec.topic, at: new Map() };
         bySeries.set(s.key, series);
-      }
+      } else if (merged === undefined && series.topic !== rec.topic) merged = { series: seriesText(s.labels), topics: [series.topic, rec.topic] };
       series.at.set(s.timestamp, { value: s.value, seq: rec.seq });
     }
   });
@@ -200,5 +212,5 @@ export function writeBatch(records: readonly StoredRecord[], o: PrometheusOption
     samples += list.length;
     series.push({ labels, samples: list });
   }
-  return { series, samples, refused };
+  return { series, samples, refused, ...(merged ? { merged } : {}) };
 }

@@ -68,6 +68,9 @@ export class PrometheusDestination implements Destination {
    * while each is its series' newest): their dead-letter reason says they are most likely in.
    */
   private readonly unanswered = new Set<string>();
+  private readonly logger: PrometheusDeps['logger'];
+  /** When the last warning of two topics in one series was logged (once an hour at most). */
+  private mergedWarnedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly o: PrometheusOptions,
@@ -83,6 +86,7 @@ export class PrometheusDestination implements Destination {
     ]);
     this.limits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
     this.gatewayId = deps.gatewayId ?? hostname();
+    this.logger = deps.logger;
     const tls = readClientTlsFiles(
       { ca: o.caFile, cert: o.certFile, key: o.keyFile },
       {
@@ -127,6 +131,13 @@ export class PrometheusDestination implements Destination {
   async send(records: readonly StoredRecord[], signal: AbortSignal): Promise<RecordResult[]> {
     const lbl = { kind: 'prometheus', target: this.target };
     const batch = writeBatch(records, this.o, this.gatewayId);
+    if (batch.merged && Date.now() - this.mergedWarnedAt > 3_600_000) {
+      this.mergedWarnedAt = Date.now();
+      this.logger.warn(
+        { destination: this.target, series: batch.merged.series, topics: batch.merged.topics },
+        `prometheus destination: records of ${batch.merged.topics.join(' and ')} are written into one series, ${batch.merged.series}: their readings interleave (and those at the same millisecond are refused as duplicates); keep topicLabel, or give topicLabels or labels that tell the senders apart (logged once an hour)`,
+      );
+    }
     const out: RecordResult[] = new Array(records.length);
     for (const [i, { code, reason }] of batch.refused) {
       out[i] = { ok: false, retryable: false, code, error: `GH_EXPORT_PERMANENT: record not written as Prometheus samples: ${reason}` };
