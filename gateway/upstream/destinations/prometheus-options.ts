@@ -70,7 +70,7 @@ export const prometheusOptionsSchema = z.lazy(() =>
         .union([labelName, z.literal(false)])
         .default('topic')
         .describe(
-          "Label holding the record's whole topic (what tells apart two devices sending the same field when no other label does); false: none (give labels or topicLabels that tell the devices apart, or their samples are one series and refused as duplicates).",
+          "Label holding the record's whole topic (what tells apart two devices sending the same field when no other label does); false: none (give labels or topicLabels that tell the devices apart, or their samples are one series: interleaved, those at the same millisecond refused as duplicates; a warning names the topics).",
         ),
       gatewayLabel: z
         .union([labelName, z.literal(false)])
