@@ -33,7 +33,7 @@ export function destinationMetrics(registry: Registry): DestinationMetrics {
     recordFailures: counter(
       registry,
       'gatehouse_destination_record_failures_total',
-      'Records rejected by a destination (remote per-record errors and local limit checks), by code',
+      'Rejections of records by a destination (remote per-record errors and local limit checks), by code: per request, so a record refused again in each half of a split batch counts each time (records dead-lettered: gatehouse_export_dead_letters_total)',
       ['kind', 'target', 'code'],
     ),
     skipped: counter(registry, 'gatehouse_destination_skipped_total', 'Records acknowledged without sending (loop prevention), by reason', [
