@@ -142,7 +142,13 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         const compiled = await this.check(persisted.definition, 'stored active rule set');
         await this.install(compiled, persisted);
         this.deps.logger.info({ version: persisted.definition.version, source: persisted.source }, 'rule set restored from the store');
-        reportConfiguredVsStored(this.deps.logger, def, configuredVersion, persisted);
+        // The configured set is not run, but a start must not pass over one that would not compile
+        // in silence (check-config refuses it): 'raise the version' would not apply it either.
+        const unusable = await this.check(def, 'configured rule set').then(
+          () => undefined,
+          (e: unknown) => errorMessage(e),
+        );
+        reportConfiguredVsStored(this.deps.logger, def, configuredVersion, persisted, unusable);
         return;
       } catch (err) {
         // Said in the log and as the last update, which the control plane publishes at start.

@@ -236,3 +236,22 @@ test('a stored set this version refuses (an upgrade that checks more): the confi
   assert.equal(JSON.parse((await streams.getMeta('rules/active'))!.toString()).definition.version, 3);
   await gw.rules.stop();
 });
+
+test('configured rules that do not compile, while a stored set of a higher version wins: the start says they do not compile, not only to raise the version (found by the round-39 trial)', async () => {
+  const streams = new MemoryStreams();
+  const first = await start(streams, set(5, 'a'));
+  await first.rules.stop();
+  const broken = { version: 1, rules: [{ name: 'a', sql: "SELECT * FROM 'in/a' WHERE", actions: [{ ok: {} }] }] };
+  const again = await start(streams, broken);
+  assert.deepEqual(
+    again.rules.activeDefinition()?.rules.map((r) => r.name),
+    ['a'],
+  );
+  assert.equal(again.rules.activeDefinition()?.version, 5, 'the stored set runs');
+  assert.equal(again.warnings.length, 1);
+  assert.match(
+    again.warnings[0]!,
+    /rule set \(version 1\) does not compile, and is not the one running: the stored active set \(version 5, from config\) runs; fix the configured rules .* raise their version to 6 to apply them: GH_RULESET_INVALID: configured rule set has 1 error:[\s\S]*rule a \(line 1, column 27\): GH_SQL_SYNTAX/,
+  );
+  await again.rules.stop();
+});
