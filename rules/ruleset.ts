@@ -3,6 +3,7 @@
 import { z } from '../core/zod.js';
 import { GatehouseError, errorMessage } from '../core/errors.js';
 import { zodProblems } from '../core/validation.js';
+import { closestName } from '../core/closest-name.js';
 import type {
   Action,
   ActionConfig,
@@ -113,9 +114,11 @@ function buildAction(
   const factory = registry.get(kind);
   if (!factory) {
     const known = `known: ${[...registry.keys()].join(', ') || 'none'}`;
+    // a misspelt kind ('republsh') is named with the one meant, as a misspelt option is
+    const near = closestName(kind, registry.keys());
     const cloud = AWS_CLOUD_ACTIONS.has(kind.toLowerCase())
       ? `: AWS IoT's ${kind} action calls a cloud service the gateway does not run; send the data upstream (kinesis, firehose, http, s3, mqtt) and act on it there (${known})`
-      : ` (${known})`;
+      : `${near ? `: did you mean '${near}'?` : ''} (${known})`;
     issues.push({ rule, where: label, message: `unknown action kind '${kind}'${cloud}` });
     return undefined;
   }
