@@ -364,6 +364,7 @@ interface SparkplugDetails extends MqttDetails {
   births?: number;
   deaths?: number;
   seqGaps?: number;
+  late?: number;
   rebirthsRequested?: number;
   unresolvedMetrics?: number;
   untracked?: number;
@@ -381,6 +382,7 @@ function sparkplugSummary(d: SparkplugDetails, state: string): string[] {
     of(d.devices, 'devices'),
     `${plural(d.births ?? 0, 'birth')}, ${plural(d.deaths ?? 0, 'death')}`,
     d.seqGaps ? plural(d.seqGaps, 'seq gap') : null,
+    d.late ? `${d.late} late (of an earlier session)` : null,
     d.rebirthsRequested ? plural(d.rebirthsRequested, 'rebirth requested', 'rebirths requested') : null,
     d.unresolvedMetrics ? `${d.unresolvedMetrics} metrics with an unknown alias` : null,
     d.untracked ? `${d.untracked} past a bound (maxNodes, maxDevicesPerNode, maxMetricsPerNode)` : null,

@@ -125,3 +125,115 @@ test('sparkplug source on mosquitto: stopped and started while an edge node publ
   for (let i = 1; i <= N; i++) assert.ok(values.has(i), `NDATA ${i} in the store`);
   assert.ok(atStop < N + 1, 'the stop came while messages were flowing');
 });
+
+// Found by a user's trial (round 39): the QoS 1 data mosquitto queued in the host's session while
+// the gateway was down came after the edge node's new NBIRTH (mosquitto sends a queue a few in
+// flight at a time, live QoS 0 messages at once): each was a seq gap of the new session and asked
+// for rebirths. Now each is `late` (sent before the NBIRTH, by the node's clock), no gap, no rebirth.
+test('sparkplug source on mosquitto: data queued while the host was away, delivered after a new NBIRTH, is late, not a gap', { skip }, async (t) => {
+  const encode = await sparkplugEncoder(t);
+  const peer = await startMosquitto(t, ['max_inflight_messages 1']);
+  const dir = await tempDir(t);
+  const deps = testDeps();
+  const store = await openLocalStreams({ path: join(dir, 'store'), durability: 'fsync' }, deps);
+  t.after(() => store.close());
+  await store.defineStream({ name: 'spb', maxBytes: 1 << 26, onFull: 'reject' });
+  const o = sparkplugSourceSchema.parse({ type: 'sparkplug', name: 'plant', url: peer.url, clientId: 'spb-host', reconnectMinMs: 50, reconnectMaxMs: 200 });
+  const intake = storeIntake(store, 'spb', 'plant');
+  const subscribed = (s: SparkplugSource) =>
+    s.status().state === 'connected' && ((s.status().details?.subscriptions ?? []) as Array<{ qos: number | null }>)[0]?.qos === 1;
+  let source = new SparkplugSource(o, { ...deps, dataDir: dir });
+  t.after(() => source.stop());
+  await source.start(intake);
+  await waitUntil(() => subscribed(source), 'subscribed');
+  await source.stop();
+  // The node's earlier session, while the host is away: all at QoS 1, queued in the host's session.
+  const T0 = 1_700_000_000_000;
+  const QUEUED = 40;
+  const msg = (seq: number, ts: number, metrics: string) => encode(`timestamp: ${ts} seq: ${seq} ${metrics}`);
+  const a = await mqtt.connectAsync(peer.url, { clientId: 'edge-a', reconnectPeriod: 0 });
+  await a.publishAsync(
+    'spBv1.0/plant1/NBIRTH/edge1',
+    msg(0, T0, 'metrics { name: "bdSeq" datatype: 8 long_value: 0 } metrics { name: "n" alias: 1 datatype: 3 int_value: 0 }'),
+    { qos: 1 },
+  );
+  for (let i = 1; i <= QUEUED; i++) await a.publishAsync('spBv1.0/plant1/NDATA/edge1', msg(i, T0 + i, `metrics { alias: 1 int_value: ${i} }`), { qos: 1 });
+  await a.endAsync();
+  // The host back; the node's new session (a restart, or births at the host's STATE) at once, live at QoS 0.
+  source = new SparkplugSource(o, { ...deps, dataDir: dir });
+  await source.start(intake);
+  await waitUntil(() => subscribed(source), 'subscribed again');
+  const b = await mqtt.connectAsync(peer.url, { clientId: 'edge-b', reconnectPeriod: 0 });
+  t.after(() => b.end(true));
+  const T1 = T0 + 60_000;
+  await b.publishAsync(
+    'spBv1.0/plant1/NBIRTH/edge1',
+    msg(0, T1, 'metrics { name: "bdSeq" datatype: 8 long_value: 1 } metrics { name: "n" alias: 1 datatype: 3 int_value: 0 }'),
+    { qos: 0 },
+  );
+  for (let i = 1; i <= 20; i++) await b.publishAsync('spBv1.0/plant1/NDATA/edge1', msg(i, T1 + i, `metrics { alias: 1 int_value: ${1000 + i} }`), { qos: 0 });
+  type P = { type: string; seq?: number; late?: boolean; seqGap?: unknown; beforeBirth?: boolean; metrics: Array<{ name?: string; value: number }> };
+  const records = await waitUntil(
+    async () => {
+      const ps = (await readAll(store, 'spb')).map((r) => JSON.parse(r.payload.toString()) as P);
+      return ps.filter((p) => p.type === 'NDATA').length >= QUEUED + 20 ? ps : undefined;
+    },
+    'the queued and the live data in the store',
+    20_000,
+  );
+  const births = records.map((p, i) => (p.type === 'NBIRTH' ? i : -1)).filter((i) => i >= 0);
+  assert.equal(births.length, 2);
+  const afterNewBirth = records.slice(births[1]! + 1).filter((p) => p.type === 'NDATA' && p.metrics[0]!.value <= QUEUED);
+  assert.ok(afterNewBirth.length > 0, 'some queued data came after the new NBIRTH (what this test is about)');
+  for (const p of afterNewBirth) {
+    assert.equal(p.late, true, `queued NDATA seq ${p.seq} after the new NBIRTH is late`);
+    assert.equal(p.metrics[0]!.name, 'n', 'named by the birth');
+  }
+  assert.deepEqual(
+    records.filter((p) => p.seqGap !== undefined).map((p) => p.seq),
+    [],
+    'no seq gap: neither the queued data nor the live data after it',
+  );
+  const d = source.status().details as { seqGaps: number; late: number; rebirthsRequested: number };
+  assert.equal(d.seqGaps, 0);
+  assert.equal(d.rebirthsRequested, 0);
+  assert.equal(d.late, afterNewBirth.length);
+});
+
+// Found by a user's trial (round 39): a birth over maxMessageBytes (6,000 metrics with an engUnit
+// each: 335 KB) was dropped by the connection; the node's data then came "before birth" and asked
+// for a rebirth every rebirthIntervalMs, each bringing the same birth, dropped again, forever.
+test('sparkplug source on mosquitto: a birth over maxMessageBytes asks for no rebirth that would bring it again', { skip }, async (t) => {
+  const encode = await sparkplugEncoder(t);
+  const peer = await startMosquitto(t);
+  const dir = await tempDir(t);
+  const deps = testDeps();
+  const store = await openLocalStreams({ path: join(dir, 'store'), durability: 'fsync' }, deps);
+  t.after(() => store.close());
+  await store.defineStream({ name: 'spb', maxBytes: 1 << 26, onFull: 'reject' });
+  const o = sparkplugSourceSchema.parse({ type: 'sparkplug', name: 'plant', url: peer.url, clientId: 'spb-host', maxMessageBytes: 4096, rebirthIntervalMs: 0 });
+  const intake = storeIntake(store, 'spb', 'plant');
+  const source = new SparkplugSource(o, { ...deps, dataDir: dir });
+  t.after(() => source.stop());
+  await source.start(intake);
+  await waitUntil(
+    () => source.status().state === 'connected' && ((source.status().details?.subscriptions ?? []) as Array<{ qos: number | null }>)[0]?.qos === 1,
+    'subscribed',
+  );
+  const edge = await edgeNode(t, peer.url, encode, 'plant1', 'big');
+  const many = Array.from({ length: 200 }, (_, i) => `metrics { name: "Area/Line${i}/Tag" alias: ${i + 1} datatype: 10 double_value: ${i} }`).join(' ');
+  await edge.send('NBIRTH', many, undefined, { qos: 1 });
+  for (let i = 0; i < 5; i++) await edge.send('NDATA', `metrics { alias: 1 double_value: ${i} }`, undefined, { qos: 1 });
+  const details = () => source.status().details as { dropped: number; rebirthsRequested: number; nodes: { online: number; offline: number } };
+  await waitUntil(() => intake.submitted >= 5, 'the five NDATA taken');
+  assert.equal(details().dropped, 1, 'the birth dropped, too large');
+  assert.equal(details().rebirthsRequested, 0, 'no rebirth asked: it would bring the same birth');
+  assert.equal(edge.commands.length, 0);
+  assert.deepEqual(details().nodes, { online: 0, offline: 1 });
+  // A birth that fits is taken, and the node is asked again when its data shows a fault.
+  edge.seq = 0;
+  await edge.send('NBIRTH', 'metrics { name: "t" alias: 1 datatype: 10 double_value: 0 }', undefined, { qos: 1 });
+  await edge.send('NDATA', 'metrics { alias: 1 double_value: 1 }', undefined, { seq: 9, qos: 1 });
+  await waitUntil(() => details().rebirthsRequested === 1, 'a rebirth for the seq gap');
+  assert.deepEqual(details().nodes, { online: 1, offline: 0 });
+});

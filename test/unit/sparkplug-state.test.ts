@@ -296,3 +296,61 @@ test('sparkplug decoder: garbage throws, and the state keeps it as undecodable',
   assert.deepEqual(out.problems, ['undecodable']);
   assert.match(String(out.json.undecodable), /index out of range/);
 });
+
+// Found by a user's trial (round 39): on a plant broker, the QoS 1 data queued in the host's
+// persistent session while the gateway was down arrived after the node's new NBIRTH (interleaved
+// with the live QoS 0 data): each was taken as a seq gap of the new session, resynchronised the seq
+// on it (so the next live message was a gap too) and asked for rebirths until the queue drained.
+test('sparkplug state: data of an earlier session delivered after the NBIRTH is late: no gap, no rebirth, no state change', () => {
+  const s = new SparkplugState(OPTS);
+  const at = (seq: number, ts: number, metrics: RawPayload['metrics']): RawPayload => ({ timestamp: String(ts), seq: String(seq), metrics });
+  s.message(
+    { ...N, type: 'NBIRTH' },
+    at(0, 1_700_000_010_000, [
+      { name: 'bdSeq', datatype: 8, longValue: '1' },
+      { name: 'Count', alias: '1', datatype: 8 },
+    ]),
+    1000,
+  );
+  s.message({ ...N, type: 'DBIRTH', device: 'd1' }, at(1, 1_700_000_010_001, [{ name: 'Temp', alias: '5', datatype: 10 }]), 1001);
+  const live = s.message({ ...N, type: 'NDATA' }, at(2, 1_700_000_010_002, [{ alias: '1', longValue: '300' }]), 1002);
+  assert.deepEqual(live.problems, []);
+  // seq 169, sent 10 s before the birth: the broker's queue from the earlier session.
+  const old = s.message({ ...N, type: 'NDATA' }, at(169, 1_700_000_000_000, [{ alias: '1', longValue: '169' }]), 1003);
+  assert.deepEqual(old.problems, ['late']);
+  assert.equal(old.json.late, true);
+  assert.equal(old.json.seqGap, undefined);
+  assert.equal(old.rebirth, false);
+  assert.equal(old.log, undefined);
+  assert.deepEqual(metricsOf(old), [{ name: 'Count', alias: 1, datatype: 'UInt64', value: 169 }]);
+  const oldDevice = s.message({ ...N, type: 'DDEATH', device: 'd1' }, at(170, 1_700_000_000_001, []), 1004);
+  assert.deepEqual(oldDevice.problems, ['late']);
+  assert.equal(oldDevice.death, 'device', 'counted as the message it is');
+  assert.deepEqual(s.nodeView('plant1', 'edge7')?.devices, { d1: true }, 'a late DDEATH takes no device of this session offline');
+  // The live data goes on in sequence, no gap.
+  const next = s.message({ ...N, type: 'DDATA', device: 'd1' }, at(3, 1_700_000_010_003, [{ alias: '5', doubleValue: 1 }]), 1005);
+  assert.deepEqual(next.problems, []);
+  assert.equal(s.nodeView('plant1', 'edge7')?.lastSeq, 3);
+  // The timestamp decides, not the seq: a queued message whose seq is the next one is late too.
+  const sameSeq = s.message({ ...N, type: 'NDATA' }, at(4, 1_700_000_000_004, [{ alias: '1', longValue: '4' }]), 1006);
+  assert.deepEqual(sameSeq.problems, ['late']);
+  assert.equal(s.nodeView('plant1', 'edge7')?.lastSeq, 3);
+  // Out of sequence and sent after the birth: a gap as before.
+  const gap = s.message({ ...N, type: 'NDATA' }, at(9, 1_700_000_010_009, []), 1007);
+  assert.deepEqual(gap.problems, ['seq-gap']);
+  assert.equal(gap.rebirth, true);
+});
+
+// Found by a user's trial (round 39): a DBIRTH again took twice the device's names off the node's
+// count (names and aliases), so a device reborn a few times let the node past maxMetricsPerNode.
+test('sparkplug state: a device born again keeps the node within maxMetricsPerNode', () => {
+  const s = new SparkplugState({ ...OPTS, maxMetricsPerNode: 8 });
+  s.message({ ...N, type: 'NBIRTH' }, birth(0, 0), 1000);
+  const defs = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => ({ name: `${prefix}${i}`, alias: String(100 + i), datatype: 3 }));
+  let seq = 1;
+  for (let i = 0; i < 3; i++) s.message({ ...N, type: 'DBIRTH', device: 'd1' }, data(seq++, defs(4, 'a')), 1001 + i);
+  assert.equal(s.nodeView('plant1', 'edge7')?.defs, 5, "bdSeq and the device's four");
+  const d2 = s.message({ ...N, type: 'DBIRTH', device: 'd2' }, data(seq++, defs(4, 'b')), 1010);
+  assert.deepEqual(d2.bounds, ['max-metrics']);
+  assert.equal(s.nodeView('plant1', 'edge7')?.defs, 8);
+});

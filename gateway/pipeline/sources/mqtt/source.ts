@@ -68,6 +68,8 @@ export interface MqttSourceHooks {
   subscribed?(c: MqttClient): void;
   /** At stop, while still connected, before the connection ends. */
   beforeEnd?(c: MqttClient): Promise<void>;
+  /** A message dropped unread (over maxMessageBytes, a topic not taken): its topic and why. */
+  notTaken?(topic: string, why: string, bytes: number): void;
 }
 
 interface Counts {
@@ -301,6 +303,7 @@ export class MqttSubscribeSource implements Source {
       // broker would deliver it again at every reconnect, forever.
       this.drop(mapped.why);
       this.fail(mapped.notTaken, mapped.why);
+      this.hooks.notTaken?.(String(packet.topic), mapped.why, large ?? packet.payload.length);
     } else {
       try {
         committed = this.intake!.submit(remoteMessage(packet, mapped.topic, this.name, this.clientId.shown(), this.clocks.now()));

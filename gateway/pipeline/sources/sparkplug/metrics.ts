@@ -43,7 +43,7 @@ export function sparkplugMetrics(registry: Registry): SparkplugMetrics {
     problems: counter(
       registry,
       'gatehouse_sparkplug_problems_total',
-      'Faults seen in Sparkplug messages: seq-gap, before-birth (data with no birth seen), unknown-alias, bdseq-mismatch (an NDEATH of an earlier session, ignored), undecodable (kept as base64)',
+      'Faults seen in Sparkplug messages: seq-gap, before-birth (data with no birth seen), unknown-alias, bdseq-mismatch (an NDEATH of an earlier session, ignored), undecodable (kept as base64), late (a message of an earlier session delivered after the NBIRTH: QoS 1 the broker queued while the host was away)',
       ['source', 'problem'],
     ),
     unresolved: counter(registry, 'gatehouse_sparkplug_unresolved_metrics_total', 'Metrics stored with their alias only: no birth named it', ['source']),

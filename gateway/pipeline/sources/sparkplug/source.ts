@@ -36,6 +36,8 @@ interface Counts {
   births: number;
   deaths: number;
   seqGaps: number;
+  /** Messages of an earlier session delivered after the session's NBIRTH. */
+  late: number;
   rebirthsRequested: number;
   unresolvedMetrics: number;
   untracked: number;
@@ -59,7 +61,7 @@ export class SparkplugSource implements Source {
   private readonly clocks: Clocks;
   private readonly warn: RateLog;
   private readonly topicOf: ReturnType<typeof topicMaker>;
-  private readonly counts: Counts = { births: 0, deaths: 0, seqGaps: 0, rebirthsRequested: 0, unresolvedMetrics: 0, untracked: 0, undecodable: 0 };
+  private readonly counts: Counts = { births: 0, deaths: 0, seqGaps: 0, late: 0, rebirthsRequested: 0, unresolvedMetrics: 0, untracked: 0, undecodable: 0 };
   /** The timestamp of this connection's STATE (its will's and its online message's). */
   private stateTs = 0;
   /** The online STATE of this connection has been published. */
@@ -92,6 +94,7 @@ export class SparkplugSource implements Source {
       client: (c) => this.onClient(c),
       subscribed: (c) => this.publishOnline(c),
       beforeEnd: (c) => this.publishOffline(c),
+      notTaken: (topic, why, bytes) => this.onNotTaken(topic, why, bytes),
     });
     this.conn = conn;
     this.gauges();
@@ -225,6 +228,7 @@ export class SparkplugSource implements Source {
     for (const p of out.problems) {
       this.metrics.problems.inc({ source: s, problem: p });
       if (p === 'seq-gap') this.counts.seqGaps++;
+      if (p === 'late') this.counts.late++;
       if (p === 'undecodable') {
         this.counts.undecodable++;
         this.warn(
@@ -251,6 +255,25 @@ export class SparkplugSource implements Source {
     if (out.rebirthHeld) this.metrics.rebirths.inc({ source: s, result: 'held' });
     if (out.rebirth) this.requestRebirth(t.group, t.node);
     if (out.birth || out.death || out.bounds.length > 0 || out.json.beforeBirth) this.gauges();
+  }
+
+  /**
+   * A birth over maxMessageBytes, dropped by the connection: without it the node's data comes
+   * "before birth", and a rebirth request would only bring the same birth, dropped again (every
+   * rebirthIntervalMs, a large message each time): no rebirth is asked for that node until a
+   * birth is taken, and the log says what to raise.
+   */
+  private onNotTaken(topic: string, why: string, bytes: number): void {
+    if (why !== 'too-large') return;
+    const t = parseTopic(topic);
+    if (t.kind !== 'message' || (t.type !== 'NBIRTH' && t.type !== 'DBIRTH')) return;
+    if (!this.state.birthDropped(t.group, t.node, this.clocks.now())) return;
+    this.gauges();
+    this.warn(
+      `big-birth:${t.group}/${t.node}`,
+      { node: `${t.group}/${t.node}`, type: t.type, bytes, maxMessageBytes: this.o.maxMessageBytes },
+      `sparkplug source: a ${t.type} of ${bytes} bytes, over maxMessageBytes, was dropped: the node's data stays unnamed and no rebirth is requested for it (the same birth would be dropped again). Fix: raise the source's maxMessageBytes (on the embedded broker, broker.maxPayloadBytes too)`,
+    );
   }
 
   private gauges(): void {

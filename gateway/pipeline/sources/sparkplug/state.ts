@@ -23,7 +23,7 @@ import type { RawMetric, RawPayload } from './schema.js';
 import { datatypeName, metricValue, propertySetValue, uint64, type Json } from './values.js';
 import type { MessageType } from './topic.js';
 
-export type Problem = 'seq-gap' | 'before-birth' | 'unknown-alias' | 'bdseq-mismatch' | 'undecodable';
+export type Problem = 'seq-gap' | 'before-birth' | 'unknown-alias' | 'bdseq-mismatch' | 'undecodable' | 'late';
 export type Bound = 'max-nodes' | 'max-devices' | 'max-metrics';
 
 export interface Bounds {
@@ -57,12 +57,16 @@ interface NodeState extends Metrics {
   online: boolean;
   birthAt: number | undefined;
   bdSeq: string | undefined;
+  /** The NBIRTH payload's timestamp (the edge node's clock): what was sent before it is of an earlier session. */
+  birthTs: bigint | undefined;
   lastSeq: number | undefined;
   devices: Map<string, DeviceState>;
   /** Metric definitions held for the node and its devices. */
   defs: number;
   /** A fault since the last NBIRTH: a rebirth is wanted. */
   needsRebirth: boolean;
+  /** A birth of this node (or a device's) was too large for the connection: a rebirth would send it again, and it would be dropped again. */
+  birthDropped: boolean;
   /** The fault of this episode has been said. */
   said: boolean;
   lastSeenAt: number;
@@ -151,8 +155,10 @@ export class SparkplugState {
     n.online = true;
     n.birthAt = now;
     n.bdSeq = bdSeq;
+    n.birthTs = raw.timestamp === undefined ? undefined : BigInt(raw.timestamp);
     n.lastSeq = seq ?? 0;
     n.needsRebirth = false;
+    n.birthDropped = false;
     n.said = false;
     // A new session: the devices come again with their DBIRTHs.
     for (const d of n.devices.values()) {
@@ -214,6 +220,17 @@ export class SparkplugState {
       out.json.metrics = (raw.metrics ?? []).map((m) => this.metricJson(m, undefined, out));
       return;
     }
+    if (this.late(n, raw)) {
+      // A message of an earlier session the broker delivered after this session's NBIRTH (QoS 1
+      // queued in the host's persistent session while the gateway was down, delivered alongside
+      // the live QoS 0 messages): not a gap of this session, no reason for a rebirth, and it
+      // changes no state; its aliases are named by this session's births (edge nodes keep them).
+      out.json.late = true;
+      out.problems.push('late');
+      const d = isDevice ? n.devices.get(t.device as string) : n;
+      out.json.metrics = (raw.metrics ?? []).map((m) => this.metricJson(m, d, out));
+      return;
+    }
     this.checkSeq(n, seq, t.type, out);
     if (!isDevice) {
       out.json.metrics = (raw.metrics ?? []).map((m) => this.metricJson(m, n, out));
@@ -233,7 +250,8 @@ export class SparkplugState {
         d = { ...emptyMetrics(), online: false, birthAt: undefined };
         n.devices.set(device, d);
       }
-      n.defs -= d.aliases.size + d.names.size;
+      // defs counts names (define): the device's go, its aliases were never counted.
+      n.defs -= d.names.size;
       d.aliases.clear();
       d.names.clear();
       d.truncated = false;
@@ -258,6 +276,14 @@ export class SparkplugState {
     if (out.unresolved > 0) this.fault(n, 'unknown-alias', `${t.type} of device '${device}' names aliases its DBIRTH did not`, out, !d.truncated);
   }
 
+  /**
+   * Sent (by the edge node's own clock) before the session's NBIRTH. The timestamp alone decides:
+   * the seq cannot (a queued message's seq may well be the next one of the new session).
+   */
+  private late(n: NodeState, raw: RawPayload): boolean {
+    return n.birthTs !== undefined && raw.timestamp !== undefined && BigInt(raw.timestamp) < n.birthTs;
+  }
+
   private checkSeq(n: NodeState, seq: number | undefined, type: string, out: Outcome): void {
     const expected = ((n.lastSeq ?? 0) + 1) % 256;
     if (seq === expected) {
@@ -275,7 +301,7 @@ export class SparkplugState {
     out.problems.push(problem);
     if (!n.said) {
       n.said = true;
-      out.log = `edge node '${n.group}/${n.node}': ${what}${rebirth && this.o.rebirth ? '; a rebirth is requested' : ''}`;
+      out.log = `edge node '${n.group}/${n.node}': ${what}${rebirth && this.o.rebirth && !n.birthDropped ? '; a rebirth is requested' : ''}`;
     }
     if (!rebirth) return;
     n.needsRebirth = true;
@@ -287,7 +313,7 @@ export class SparkplugState {
    * any message of a node still waiting for its NBIRTH (the request or the birth was lost).
    */
   private maybeRebirth(n: NodeState, out: Outcome, atFault: boolean): void {
-    if (!this.o.rebirth || !n.needsRebirth || out.rebirth) return;
+    if (!this.o.rebirth || !n.needsRebirth || out.rebirth || n.birthDropped) return;
     const now = n.lastSeenAt;
     if (n.lastRebirthAt !== undefined && now - n.lastRebirthAt < this.o.rebirthIntervalMs) {
       if (atFault) out.rebirthHeld = true;
@@ -314,10 +340,12 @@ export class SparkplugState {
         online: false,
         birthAt: undefined,
         bdSeq: undefined,
+        birthTs: undefined,
         lastSeq: undefined,
         devices: new Map(),
         defs: 0,
         needsRebirth: false,
+        birthDropped: false,
         said: false,
         lastSeenAt: now,
         lastRebirthAt: undefined,
@@ -382,6 +410,22 @@ export class SparkplugState {
       out.unresolved++;
     }
     return j;
+  }
+
+  /**
+   * A birth (NBIRTH, or DBIRTH of one of its devices) the connection dropped unread, too large:
+   * the node asks no rebirth until an NBIRTH is taken (it would send the same birth, dropped again).
+   * The node is offline: its aliases are not known. Returns false past maxNodes.
+   */
+  birthDropped(group: string, node: string, now: number): boolean {
+    const out: Outcome = { json: {}, problems: [], unresolved: 0, bounds: [], rebirth: false, rebirthHeld: false };
+    const n = this.node(group, node, now, out);
+    if (!n) return false;
+    n.birthDropped = true;
+    n.needsRebirth = false;
+    n.online = false;
+    for (const d of n.devices.values()) d.online = false;
+    return true;
   }
 
   /** For the status and the gauges: nodes and devices, online and offline. */
