@@ -34,6 +34,12 @@ test('snmp walk: the system group by name, a MIB table by --mibs, JSON rows, --m
   const capped = await runCaptured(main, ['snmp', 'walk', 'ifTable', ...at, '--max', '2']);
   assert.equal(capped.code, 0);
   assert.match(capped.out, /: 2 object\(s\) \(stopped at --max 2\)\n {2}1\.3\.6\.1\.2\.1\.2\.2\.1\.1\.1 +ifIndex\.1 {2}Integer = 1\n/);
+  // Found by a user's trial (round 39): with --json, a walk cut short by --max said nothing.
+  const cappedJson = await runCaptured(main, ['snmp', 'walk', 'ifTable', ...at, '--max', '2', '--json']);
+  assert.equal(cappedJson.code, 0);
+  assert.equal((JSON.parse(cappedJson.out) as unknown[]).length, 2);
+  assert.match(cappedJson.err, /stopped at --max 2: more objects may follow under 1\.3\.6\.1\.2\.1\.2\.2; raise --max/);
+  assert.equal(load.err, '', 'a whole walk says nothing on stderr');
 });
 
 test("snmp walk --config --target: the target's address, community file and its source's mibs", { skip, timeout: 60_000 }, async (t) => {
