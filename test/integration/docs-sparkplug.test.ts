@@ -88,11 +88,20 @@ test("docs/sparkplug.md's host example: births, alias-only DDATA named, the NDEA
     sources,
     new RegExp(`plant \\(sparkplug\\) connected: mqtt://127\\.0\\.0\\.1:${gw.mqttPort}; 1/1 nodes online; 1/1 devices online; 2 births, 0 deaths; `),
   );
-  const lines = (await exported(dir, 'sparkplug-')).map((l) => JSON.parse(l) as { topic: string; payload: Record<string, unknown> });
-  const shown = JSON.parse(blocks(page, HEADING, 'json')[0]!) as { topic: string; payload: unknown };
+  const lines = (await exported(dir, 'sparkplug-')).map((l) => JSON.parse(l) as { topic: string; attrs?: unknown; payload: Record<string, unknown> });
+  const shown = JSON.parse(blocks(page, HEADING, 'json')[0]!) as { topic: string; attrs?: unknown; payload: unknown };
   const ddata = lines.find((l) => l.topic === shown.topic);
   assert.ok(ddata, `a record on ${shown.topic}`);
   assert.deepEqual(ddata.payload, shown.payload, 'the record the page shows');
+  assert.deepEqual(ddata.attrs, shown.attrs, "the record's attrs as the page shows them");
+  // The rule that picks one metric by name, run by `gatehouse rules eval` on that record's payload, prints what the page says.
+  const [byName] = blocks(page, '### The messages the rules get', 'sql');
+  assert.ok(byName, 'the page has the by-name rule');
+  const picked = execFileSync(cmd, [...args, 'rules', 'eval', '--sql', byName.trim(), '--topic', shown.topic, '--payload', JSON.stringify(ddata.payload)], {
+    timeout: 30_000,
+  }).toString();
+  assert.equal(picked.trim(), '{"node":"edge7","device":"press3","pressure":3.25}');
+  assert.match(page, /`\{"node":"edge7","device":"press3","pressure":3\.25\}`/);
   for (const line of commands(second)) if (!line.startsWith('cat ')) run(line);
   const offline = await waitUntil(async () => (await exported(dir, 'offline-'))[0], 'the offline record exported', 15_000, 100);
   const p = (JSON.parse(offline) as { payload: Record<string, unknown> }).payload;
