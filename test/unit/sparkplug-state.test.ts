@@ -331,10 +331,14 @@ test('sparkplug state: data of an earlier session delivered after the NBIRTH is 
   const next = s.message({ ...N, type: 'DDATA', device: 'd1' }, at(3, 1_700_000_010_003, [{ alias: '5', doubleValue: 1 }]), 1005);
   assert.deepEqual(next.problems, []);
   assert.equal(s.nodeView('plant1', 'edge7')?.lastSeq, 3);
+  // A DBIRTH is a birth whatever its timestamp (births are QoS 0: never queued).
+  const oldBirth = s.message({ ...N, type: 'DBIRTH', device: 'd2' }, at(4, 1_700_000_000_002, [{ name: 'Level', alias: '6', datatype: 10 }]), 1005);
+  assert.deepEqual(oldBirth.problems, []);
+  assert.equal(oldBirth.birth, 'device');
   // The timestamp decides, not the seq: a queued message whose seq is the next one is late too.
-  const sameSeq = s.message({ ...N, type: 'NDATA' }, at(4, 1_700_000_000_004, [{ alias: '1', longValue: '4' }]), 1006);
+  const sameSeq = s.message({ ...N, type: 'NDATA' }, at(5, 1_700_000_000_004, [{ alias: '1', longValue: '4' }]), 1006);
   assert.deepEqual(sameSeq.problems, ['late']);
-  assert.equal(s.nodeView('plant1', 'edge7')?.lastSeq, 3);
+  assert.equal(s.nodeView('plant1', 'edge7')?.lastSeq, 4);
   // Out of sequence and sent after the birth: a gap as before.
   const gap = s.message({ ...N, type: 'NDATA' }, at(9, 1_700_000_010_009, []), 1007);
   assert.deepEqual(gap.problems, ['seq-gap']);

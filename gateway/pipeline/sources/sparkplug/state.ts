@@ -220,7 +220,9 @@ export class SparkplugState {
       out.json.metrics = (raw.metrics ?? []).map((m) => this.metricJson(m, undefined, out));
       return;
     }
-    if (this.late(n, raw)) {
+    // A DBIRTH is always taken: births travel at QoS 0 (no broker queues them), and an edge node
+    // whose birth timestamps lag (a clock stepped back) must not lose its device's names.
+    if (t.type !== 'DBIRTH' && this.late(n, raw)) {
       // A message of an earlier session the broker delivered after this session's NBIRTH (QoS 1
       // queued in the host's persistent session while the gateway was down, delivered alongside
       // the live QoS 0 messages): not a gap of this session, no reason for a rebirth, and it
