@@ -177,7 +177,8 @@ export async function runSnmp(argv: string[], io: CliIO): Promise<number> {
   if (values.json) {
     writeLine(io.stdout, JSON.stringify(rows, null, 2));
     // The JSON is the rows alone (a script reads it): that it stopped short goes to stderr.
-    if (rows.length >= maxRows) writeLine(io.stderr, `gatehouse snmp: stopped at --max ${maxRows}: more objects may follow under ${base}; raise --max to list them`);
+    if (rows.length >= maxRows)
+      writeLine(io.stderr, `gatehouse snmp: stopped at --max ${maxRows}: more objects may follow under ${base}; raise --max to list them`);
   } else {
     writeLine(
       io.stdout,
