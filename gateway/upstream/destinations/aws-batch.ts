@@ -17,6 +17,14 @@ import { rateLimitedLog, type RateLog } from '../../../core/rate-log.js';
 const SETUP_HINT =
   "the service refused this gateway's setup, not the records: check the destination's credentials (accessKeyId/secretAccessKey or the AWS provider chain) and their permissions, its region and endpoint, and the gateway clock; records wait in the local stream and go out once it is fixed";
 
+/**
+ * The SDK found no credentials on this machine (its provider chain: the destination's keys, the
+ * environment, the shared files, an instance role): nothing was sent, so "the service refused"
+ * would send the user looking at the service (the round-39 trial).
+ */
+const NO_CREDENTIALS_HINT =
+  "no AWS credentials were found on this machine, nothing was sent: give the destination accessKeyId and secretAccessKey, or give the gateway's user AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (under systemd: Environment= or EnvironmentFile= in a drop-in of the unit), a profile (AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE it can read) or an instance role; records wait in the local stream and go out once it has them";
+
 /** What to check when the service says the stream or bucket does not exist. */
 function missingHint(kind: string): string {
   const what = kind === 's3' ? 'the bucket' : kind === 'firehose' ? 'the delivery stream' : 'the stream';
@@ -166,9 +174,11 @@ async function sendCall(call: AwsBatchCall, idx: readonly number[], results: Rec
       const net = networkHint(c.message, { ca: 'caFile', address: 'endpoint (or region)' });
       // Through a proxy, a 401 may be the proxy's (tinyproxy answers a wrong proxy password so).
       const hint = c.setup
-        ? call.proxy
-          ? `${SETUP_HINT}; the calls go through the proxy ${call.proxy}: check its user and password too`
-          : SETUP_HINT
+        ? c.code === 'CredentialsProviderError'
+          ? NO_CREDENTIALS_HINT
+          : call.proxy
+            ? `${SETUP_HINT}; the calls go through the proxy ${call.proxy}: check its user and password too`
+            : SETUP_HINT
         : c.missing
           ? missingHint(kind)
           : net && `${net}; records wait in the local stream`;
