@@ -16,6 +16,10 @@ import type { RateLog } from '../../core/rate-log.js';
 import { createAuthenticate, type AuthCallback } from './authenticate.js';
 
 /** A client publish the broker refused before the gateway saw it (for the control plane's status). */
+/** What an MQTT 5 client is told of a publish refused as not authorised: a PUBACK 0x87 at QoS 1 and 2, nothing at QoS 0 (dropped). */
+const V5_DENIED = (what: string, qos: number): string =>
+  qos > 0 ? `${what}: reason code 0x87` : `${what}: dropped (QoS 0: no PUBACK to carry reason code 0x87)`;
+
 export interface PublishRefusal {
   topic: string;
   reason: 'too-large' | 'denied';
@@ -175,10 +179,11 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     if (!st.acl.canWrite(topic)) {
       stats.aclDeniedPublish++;
       // an MQTT 5 client gets PUBACK 0x87 and stays: it may go on, so the line is rate-limited
+      // (at QoS 0 there is no PUBACK: the message is dropped, and the log must not say 0x87 was sent)
       deps.rateLog(
         `acl-publish-${v5 ? 5 : 4}`,
         { client: st.client.id, user: st.user, topic },
-        v5 ? 'publish denied by ACL: reason code 0x87' : 'publish denied by ACL: disconnecting',
+        v5 ? V5_DENIED('publish denied by ACL', packet.qos) : 'publish denied by ACL: disconnecting',
       );
       return cb(ERRORS.GH_ACL_DENIED({ topic, reason: 'not granted by the client ACL' }));
     }
@@ -188,7 +193,7 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
       deps.rateLog(
         `reserved-publish-${v5 ? 5 : 4}`,
         { client: st.client.id, user: st.user, topic, why: refusal },
-        v5 ? 'publish to a reserved topic refused: reason code 0x87' : 'publish to a reserved topic refused: disconnecting',
+        v5 ? V5_DENIED('publish to a reserved topic refused', packet.qos) : 'publish to a reserved topic refused: disconnecting',
       );
       deps.onPublishRefused({ topic, reason: 'denied', bytes: payload.length, client: st.client.id });
       return cb(ERRORS.GH_ACL_DENIED({ topic, reason: refusal }));

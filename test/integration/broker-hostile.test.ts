@@ -178,6 +178,8 @@ test('MQTT 5: 2,000 publishes and 50 subscriptions outside the ACL are refused (
   const pubLine = denials.find((l) => /publish/.test(l.msg));
   assert.equal(pubLine?.client, 'denied');
   assert.doesNotMatch(String(pubLine?.msg), /disconnecting/, 'an MQTT 5 refusal does not say it disconnects');
+  // the first denied publish was at QoS 0: no PUBACK went out, and the line does not say one did
+  assert.equal(pubLine?.msg, 'publish denied by ACL: dropped (QoS 0: no PUBACK to carry reason code 0x87)');
 });
 
 test('MQTT 3.1.1 persistent session: an offline client gets at most maxQueuedMessages kept for it, the rest dropped and counted; online it gets everything', async (t) => {
