@@ -17,7 +17,10 @@ const column = (base: string, names: readonly string[]): Array<[string, string]>
 
 /** name -> numeric OID (no leading dot). */
 export const OID_NAMES: ReadonlyMap<string, string> = new Map<string, string>([
-  ...column(SYSTEM, ['sysDescr', 'sysObjectID', 'sysUpTime', 'sysContact', 'sysName', 'sysLocation', 'sysServices']),
+  ...column(SYSTEM, ['sysDescr', 'sysObjectID', 'sysUpTime', 'sysContact', 'sysName', 'sysLocation', 'sysServices', 'sysORLastChange', 'sysORTable']),
+  // the rest of the system group (a walk of it shows them: gatehouse snmp walk)
+  ['sysOREntry', `${SYSTEM}.9.1`],
+  ...column(`${SYSTEM}.9.1`, ['sysORIndex', 'sysORID', 'sysORDescr', 'sysORUpTime']),
   ['ifNumber', '1.3.6.1.2.1.2.1'],
   ['ifTable', '1.3.6.1.2.1.2.2'],
   ['ifEntry', IF_ENTRY],
