@@ -10,6 +10,7 @@ import { nodeHttp } from '../../../core/node-http.js';
 import { nodeHttps } from '../../../core/tls-modules.js';
 import { ERRORS, isGatehouseError } from '../../../core/errors.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
+import { readClientTlsFiles } from '../../../core/tls-files.js';
 import type { CallFailureReason } from './common.js';
 import { networkHint } from './common.js';
 import { logRoute, type Route } from '../proxy.js';
@@ -129,6 +130,45 @@ export interface HttpExchangeOptions {
   maxResponseBytes: number;
   /** What a failed request's hint ends with (e.g. 'the batch is retried with the same request id'). */
   retryNote: string;
+}
+
+/** What an HTTP-based destination's options say about its connection (webhook, prometheus, http). */
+export interface HttpClientOptions {
+  timeoutMs: number;
+  rejectUnauthorized: boolean;
+  caFile?: string | undefined;
+  certFile?: string | undefined;
+  keyFile?: string | undefined;
+}
+
+/**
+ * The exchange of an HTTP-based destination: its TLS files read and checked as the handshake will
+ * use them (a key in caFile, a missing file: a config error naming the key), then the agent.
+ */
+export function httpExchangeFor(
+  o: HttpClientOptions,
+  at: { url: URL; target: string; route: Route; kind: string; subject: string; maxResponseBytes: number; retryNote: string },
+  log: RuntimeDeps['logger'],
+): HttpExchange {
+  const tls = readClientTlsFiles(
+    { ca: o.caFile, cert: o.certFile, key: o.keyFile },
+    { where: { ca: 'destination.caFile', cert: 'destination.certFile', key: 'destination.keyFile' }, subject: at.subject, code: 'GH_DESTINATION_CONFIG' },
+  );
+  return new HttpExchange(
+    {
+      url: at.url,
+      target: at.target,
+      route: at.route,
+      timeoutMs: o.timeoutMs,
+      rejectUnauthorized: o.rejectUnauthorized,
+      tls,
+      files: { caFile: o.caFile, certFile: o.certFile },
+      kind: at.kind,
+      maxResponseBytes: at.maxResponseBytes,
+      retryNote: at.retryNote,
+    },
+    log,
+  );
 }
 
 /** The agent, keep-alive connections and one request at a time of an HTTP-based destination. */

@@ -8,13 +8,12 @@
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { readClientTlsFiles } from '../../../core/tls-files.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import type { HttpDestinationOptions } from '../options.js';
 import { destinationMetrics, httpStatusReason, type DestinationMetrics } from './common.js';
 import { routeFor, type ProxySettings, type Route } from '../proxy.js';
-import { BatchIds, HttpExchange, retryAfterText, safeTarget, throwIfEndpointAnswer, type HttpReply } from './http-exchange.js';
+import { BatchIds, type HttpExchange, httpExchangeFor, retryAfterText, safeTarget, throwIfEndpointAnswer, type HttpReply } from './http-exchange.js';
 
 // Were defined here; the webhook destination shares them (http-exchange.ts).
 export { parseRetryAfter, safeTarget } from './http-exchange.js';
@@ -50,24 +49,14 @@ export class HttpDestination implements Destination {
     this.metrics = destinationMetrics(deps.registry);
     this.limits = { maxRecords: options.maxRecords, maxRecordBytes: options.maxRecordBytes, maxBatchBytes: options.maxBatchBytes };
     // A private CA: checked as the handshake will use it (a key or a missing file is a config error naming caFile).
-    const tls = readClientTlsFiles(
-      { ca: options.caFile },
-      {
-        where: { ca: 'destination.caFile', cert: 'destination.certFile', key: 'destination.keyFile' },
-        subject: 'HTTP destination',
-        code: 'GH_DESTINATION_CONFIG',
-      },
-    );
-    this.exchange = new HttpExchange(
+    this.exchange = httpExchangeFor(
+      options,
       {
         url: this.url,
         target: this.target,
         route: this.route,
-        timeoutMs: options.timeoutMs,
-        rejectUnauthorized: options.rejectUnauthorized,
-        tls,
-        files: { caFile: options.caFile },
         kind: 'http',
+        subject: 'HTTP destination',
         maxResponseBytes: MAX_RESPONSE_BYTES,
         retryNote: 'the batch is retried with the same request id',
       },

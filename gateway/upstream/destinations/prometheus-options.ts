@@ -6,8 +6,7 @@
 import { z } from '../../../core/zod.js';
 import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../../../core/timer-delay.js';
 import { bracketedUrl } from '../../../core/bind-host.js';
-import { destinationProxyOption } from '../proxy-options.js';
-import { RESERVED_HEADERS, authSchema, headerName, headerValue } from './webhook-options.js';
+import { RESERVED_HEADERS, authSchema, headerName, headerValue, httpClientTlsOptions } from './webhook-options.js';
 
 const MiB = 1024 * 1024;
 
@@ -130,17 +129,7 @@ export const prometheusOptionsSchema = z.lazy(() =>
         .describe(
           'Max summed payload bytes (JSON) per request; the request itself is its samples in protobuf, snappy-compressed: 0.3 to 0.8 bytes per payload byte (docs/destinations.md).',
         ),
-      rejectUnauthorized: z.boolean().default(true).describe('Verify the server certificate (https).'),
-      caFile: z
-        .string()
-        .min(1)
-        .optional()
-        .describe(
-          "PEM file of the CA certificate(s) to verify an https url's certificate against, in place of the system's CAs (relative to the config file; read at start).",
-        ),
-      certFile: z.string().min(1).optional().describe('PEM client certificate for mutual TLS (with keyFile; relative to the config file; read at start).'),
-      keyFile: z.string().min(1).optional().describe('PEM private key of certFile.'),
-      proxy: destinationProxyOption(),
+      ...httpClientTlsOptions(),
     })
     .superRefine((o, ctx) => {
       const given = [o.prefix, o.metricKey, o.metricTopicLevel].filter((v) => v !== undefined).length;

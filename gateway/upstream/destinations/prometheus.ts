@@ -19,13 +19,12 @@ import type { Counter } from 'prom-client';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS } from '../../../core/errors.js';
 import { counter } from '../../../core/metrics.js';
-import { readClientTlsFiles } from '../../../core/tls-files.js';
 import { VERSION } from '../../../core/version.js';
 import type { StoredRecord } from '../../store/types.js';
 import { routeFor, type ProxySettings, type Route } from '../proxy.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
 import { destinationMetrics, httpStatusReason, sendOutcome, type DestinationMetrics } from './common.js';
-import { HttpExchange, retryAfterText, safeTarget, throwIfEndpointAnswer, type HttpReply } from './http-exchange.js';
+import { type HttpExchange, httpExchangeFor, retryAfterText, safeTarget, throwIfEndpointAnswer, type HttpReply } from './http-exchange.js';
 import type { PrometheusOptions } from './prometheus-options.js';
 import { writeBatch } from './prometheus-series.js';
 import { encodeWriteRequest, loadWirePackages } from './prometheus-wire.js';
@@ -87,24 +86,14 @@ export class PrometheusDestination implements Destination {
     this.limits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
     this.gatewayId = deps.gatewayId ?? hostname();
     this.logger = deps.logger;
-    const tls = readClientTlsFiles(
-      { ca: o.caFile, cert: o.certFile, key: o.keyFile },
-      {
-        where: { ca: 'destination.caFile', cert: 'destination.certFile', key: 'destination.keyFile' },
-        subject: 'prometheus destination',
-        code: 'GH_DESTINATION_CONFIG',
-      },
-    );
-    this.exchange = new HttpExchange(
+    this.exchange = httpExchangeFor(
+      o,
       {
         url: this.url,
         target: this.target,
         route: this.route,
-        timeoutMs: o.timeoutMs,
-        rejectUnauthorized: o.rejectUnauthorized,
-        tls,
-        files: { caFile: o.caFile, certFile: o.certFile },
         kind: 'prometheus',
+        subject: 'prometheus destination',
         maxResponseBytes: MAX_RESPONSE_BYTES,
         retryNote: 'the batch is retried (a sample resent as it was is taken again silently)',
       },

@@ -102,6 +102,23 @@ export const authSchema = () =>
     );
 
 // z.lazy: built on first use, so a gateway without this destination does not hold it (docs/benchmarks.md, "Idle footprint").
+/** The connection options of a destination POSTing to a user's HTTP endpoint (webhook, prometheus): TLS and proxy. */
+export function httpClientTlsOptions() {
+  return {
+    rejectUnauthorized: z.boolean().default(true).describe('Verify the server certificate (https).'),
+    caFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "PEM file of the CA certificate(s) to verify an https url's certificate against, in place of the system's CAs (relative to the config file; read at start).",
+      ),
+    certFile: z.string().min(1).optional().describe('PEM client certificate for mutual TLS (with keyFile; relative to the config file; read at start).'),
+    keyFile: z.string().min(1).optional().describe('PEM private key of certFile.'),
+    proxy: destinationProxyOption(),
+  };
+}
+
 export const webhookOptionsSchema = z.lazy(() =>
   z
     .strictObject({
@@ -163,17 +180,7 @@ export const webhookOptionsSchema = z.lazy(() =>
         .describe(
           "Max summed payload bytes per request (the body adds each line's id, topic and time): keep it under the receiver's body limit (nginx client_max_body_size: 1 MiB).",
         ),
-      rejectUnauthorized: z.boolean().default(true).describe('Verify the server certificate (https).'),
-      caFile: z
-        .string()
-        .min(1)
-        .optional()
-        .describe(
-          "PEM file of the CA certificate(s) to verify an https url's certificate against, in place of the system's CAs (relative to the config file; read at start).",
-        ),
-      certFile: z.string().min(1).optional().describe('PEM client certificate for mutual TLS (with keyFile; relative to the config file; read at start).'),
-      keyFile: z.string().min(1).optional().describe('PEM private key of certFile.'),
-      proxy: destinationProxyOption(),
+      ...httpClientTlsOptions(),
     })
     .superRefine((o, ctx) => {
       for (const name of [...Object.keys(o.headers), ...Object.keys(o.headerFiles)]) {

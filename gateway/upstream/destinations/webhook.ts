@@ -12,12 +12,11 @@ import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS } from '../../../core/errors.js';
-import { readClientTlsFiles } from '../../../core/tls-files.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import { destinationConfigError, destinationMetrics, httpStatusReason, sendOutcome, type DestinationMetrics } from './common.js';
 import { routeFor, type ProxySettings, type Route } from '../proxy.js';
-import { HttpExchange, retryAfterText, safeTarget, throwIfEndpointAnswer, type HttpReply } from './http-exchange.js';
+import { type HttpExchange, httpExchangeFor, retryAfterText, safeTarget, throwIfEndpointAnswer, type HttpReply } from './http-exchange.js';
 import type { WebhookOptions } from './webhook-options.js';
 import { lazyInstallationId } from '../installation-id.js';
 import { batchIds } from './batch-id.js';
@@ -99,24 +98,14 @@ export class WebhookDestination implements Destination {
     this.limits = { maxRecords: options.maxRecords, maxRecordBytes: options.maxRecordBytes, maxBatchBytes: options.maxBatchBytes };
     this.encoder = new WebhookEncoder(options);
     // A private CA, a client certificate and its key: checked as the handshake will use them.
-    const tls = readClientTlsFiles(
-      { ca: options.caFile, cert: options.certFile, key: options.keyFile },
-      {
-        where: { ca: 'destination.caFile', cert: 'destination.certFile', key: 'destination.keyFile' },
-        subject: 'webhook destination',
-        code: 'GH_DESTINATION_CONFIG',
-      },
-    );
-    this.exchange = new HttpExchange(
+    this.exchange = httpExchangeFor(
+      options,
       {
         url: this.url,
         target: this.target,
         route: this.route,
-        timeoutMs: options.timeoutMs,
-        rejectUnauthorized: options.rejectUnauthorized,
-        tls,
-        files: { caFile: options.caFile, certFile: options.certFile },
         kind: 'webhook',
+        subject: 'webhook destination',
         maxResponseBytes: MAX_RESPONSE_BYTES,
         retryNote: `the batch is retried with the same ${options.idempotencyHeader}`,
       },
