@@ -2,7 +2,7 @@
 // (Debian `snmpd`), its configuration a real gateway process (the ports moved to free ones), and
 // its snmptrap and snmpinform lines (Debian `snmp`) are run by sh; the payloads the page shows are
 // compared with the ones committed. Its "Your MIB files" configuration is run the same way.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -25,6 +25,28 @@ function blockAfter(text: string, heading: string, lang: string, after = ''): st
   return text.slice(open + lang.length + 4, close + 1);
 }
 
+/** The page's "Try it" agent: its snmpd.conf and snmpd line, on `port`; the tools' environment (no MIB files). */
+async function tryItAgent(t: TestContext, page: string, dir: string, port: number): Promise<NodeJS.ProcessEnv> {
+  await writeFile(join(dir, 'snmpd.conf'), blockAfter(page, '## Try it', ''));
+  const [snmpdLine] = blockAfter(page, '## Try it', 'sh')
+    .split('\n')
+    .filter((l) => l.trim() !== '') as [string];
+  assert.match(snmpdLine, /udp:127\.0\.0\.1:1161$/);
+  const env = { ...process.env, MIBS: '', MIBDIRS: '/nonexistent' };
+  const agent = spawn('sh', ['-c', `exec env ${snmpdLine.replace('/tmp/snmpd', join(dir, 'persist')).replace(':1161', `:${port}`)}`], {
+    cwd: dir,
+    stdio: 'ignore',
+    env,
+  });
+  t.after(async () => {
+    if (agent.exitCode === null) {
+      agent.kill('SIGTERM');
+      await once(agent, 'exit');
+    }
+  });
+  return env;
+}
+
 async function records(gw: GatewayProcess): Promise<Array<{ topic: string; payload: Record<string, unknown> }>> {
   const res = (await (await fetch(`${gw.adminUrl}/api/streams/archive/records?from=1&limit=100`)).json()) as {
     records: Array<{ topic: string; payload: string }>;
@@ -40,23 +62,7 @@ test("docs/snmp-source.md 'Try it': snmpd polled, the trap and the inform commit
   const dir = await tempDir(t, 'gatehouse-snmp-doc-');
   const agentPort = await restartablePort(t);
   const trapPort = await restartablePort(t);
-  await writeFile(join(dir, 'snmpd.conf'), blockAfter(page, '## Try it', ''));
-  const [snmpdLine] = blockAfter(page, '## Try it', 'sh')
-    .split('\n')
-    .filter((l) => l.trim() !== '') as [string];
-  assert.match(snmpdLine, /udp:127\.0\.0\.1:1161$/);
-  const env = { ...process.env, MIBS: '', MIBDIRS: '/nonexistent' };
-  const agent = spawn('sh', ['-c', `exec env ${snmpdLine.replace('/tmp/snmpd', join(dir, 'persist')).replace(':1161', `:${agentPort}`)}`], {
-    cwd: dir,
-    stdio: 'ignore',
-    env,
-  });
-  t.after(async () => {
-    if (agent.exitCode === null) {
-      agent.kill('SIGTERM');
-      await once(agent, 'exit');
-    }
-  });
+  const env = await tryItAgent(t, page, dir, agentPort);
   const yaml = blockAfter(page, '## Try it', 'yaml');
   const config = await writeConfig(
     dir,
@@ -111,22 +117,7 @@ test("docs/snmp-source.md 'Your MIB files': the real CLI parses Debian's MIBs an
   const page = await readFile(PAGE, 'utf8');
   const dir = await tempDir(t, 'gatehouse-snmp-doc-');
   const agentPort = await restartablePort(t);
-  await writeFile(join(dir, 'snmpd.conf'), blockAfter(page, '## Try it', ''));
-  const [snmpdLine] = blockAfter(page, '## Try it', 'sh')
-    .split('\n')
-    .filter((l) => l.trim() !== '') as [string];
-  const env = { ...process.env, MIBS: '', MIBDIRS: '/nonexistent' };
-  const agent = spawn('sh', ['-c', `exec env ${snmpdLine.replace('/tmp/snmpd', join(dir, 'persist')).replace(':1161', `:${agentPort}`)}`], {
-    cwd: dir,
-    stdio: 'ignore',
-    env,
-  });
-  t.after(async () => {
-    if (agent.exitCode === null) {
-      agent.kill('SIGTERM');
-      await once(agent, 'exit');
-    }
-  });
+  await tryItAgent(t, page, dir, agentPort);
   const yaml = blockAfter(page, '### Your MIB files', 'yaml');
   const config = await writeConfig(
     dir,
