@@ -5,6 +5,7 @@ import { combineProblems } from '../../core/validation.js';
 import { configFileProblems, configWarnings } from '../config/checks.js';
 import { compileRuleSet, loadRuleSetFile, validateRuleSet } from '../../rules/index.js';
 import { buildActionRegistry } from '../pipeline/actions/index.js';
+import { allDestinationKinds } from '../upstream/registry.js';
 import { ERRORS, GatehouseError } from '../../core/errors.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -63,7 +64,12 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   const def: unknown = problems.some((p) => p.where === 'rulesFile')
     ? undefined
     : await collect(async () => (config.rulesFile ? await loadRuleSetFile(config.rulesFile) : (config.rules ?? DEFAULT_RULE_SET)));
-  const registry = buildActionRegistry({ mode: 'inert', streamNames: Object.keys(config.streams), linkNames: config.serial.map((l) => l.name) });
+  const registry = buildActionRegistry({
+    mode: 'inert',
+    destinations: allDestinationKinds,
+    streamNames: Object.keys(config.streams),
+    linkNames: config.serial.map((l) => l.name),
+  });
   const compiled =
     def === undefined
       ? undefined

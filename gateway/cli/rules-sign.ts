@@ -12,6 +12,7 @@ import { buildUpdateDocument } from '../control/document.js';
 import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from '../control/signing.js';
 import { compileRuleSet } from '../../rules/index.js';
 import { buildActionRegistry } from '../pipeline/actions/index.js';
+import { allDestinationKinds } from '../upstream/registry.js';
 
 const USAGE =
   'gatehouse rules sign FILE --key PREFIX.key --targets ID[,ID...|*] [--version N] [--expires-in 7d] [--key-id ID] [--out ENVELOPE.json]\n' +
@@ -130,7 +131,7 @@ export async function runRulesSign(argv: string[], io: CliIO): Promise<number> {
     // version would be spent (a gateway accepts no version twice): check it here first, as
     // `rules check` does (streams and links are the gateway's to check). With the version the
     // document gives it (--version fills in a file without one).
-    compileRuleSet({ ...set, version }, buildActionRegistry({ mode: 'inert' }), { source: file });
+    compileRuleSet({ ...set, version }, buildActionRegistry({ mode: 'inert', destinations: allDestinationKinds }), { source: file });
     bytes = buildUpdateDocument({ targets, version, issuedAt: now, expiresAt: new Date(now.getTime() + expiresInMs), ruleSet: set });
   } else {
     const version = intArg('version', arg('version', values.version));

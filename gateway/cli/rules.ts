@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { runRulesEval, runRulesCheck } from './rules-offline.js';
 import { buildActionRegistry } from '../pipeline/actions/index.js';
+import { allDestinationKinds } from '../upstream/registry.js';
 import { ERRORS, GatehouseError, fileErrorReason } from '../../core/errors.js';
 import { ADMIN_FLAGS_HELP, adminGet, adminRequest, resolveAdmin, type AdminTarget } from './admin-client.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
@@ -106,7 +107,7 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
     case 'eval':
       return runRulesEval(rest, io);
     case 'check':
-      return runRulesCheck(rest, io, buildActionRegistry({ mode: 'inert' }));
+      return runRulesCheck(rest, io, buildActionRegistry({ mode: 'inert', destinations: allDestinationKinds }));
     case 'list': {
       const { values } = parseCliArgs(rest, { ...remoteOptions, json: { type: 'boolean' } }, LIST_USAGE);
       if (values.help) return help(io, 0, LIST_HELP);

@@ -10,16 +10,13 @@ import { errorMessage } from '../../core/errors.js';
 import { forgetRuleExporter, rememberRuleExporter, RULE_EXPORTER_PREFIX, warnDeadLetters } from './rule-exporters.js';
 import { removeRetiredSeries } from './retired-metrics.js';
 import type { ProxySettings } from '../upstream/proxy.js';
-import {
-  createDestination,
-  createExporter,
-  destinationFactories,
-  UplinkScheduler,
-  type Exporter,
-  type ExporterOptions,
-  type ExporterStatus,
-  type DestinationFactories,
-} from '../upstream/index.js';
+// Not the upstream barrel (index.ts): it holds the static registry of every destination kind.
+import { createExporter, type Exporter } from '../upstream/exporter.js';
+import type { ExporterOptions } from '../upstream/options.js';
+import type { ExporterStatus } from '../upstream/status.js';
+import { UplinkScheduler } from '../upstream/rate-limit.js';
+import { destinationFrom, type DestinationFactories, type DestinationKinds } from '../upstream/destination-kind.js';
+import { lazyDestinationKinds } from '../upstream/loaders.js';
 
 export interface ExporterSet {
   /** Start every exporter in turn. A stop() while it runs wins: the exporters not started yet are not. */
@@ -70,7 +67,13 @@ export interface ExporterSetDeps extends RuntimeDeps {
   installationId?: () => Promise<string>;
   /** The config's gatewayId, for destinations that name the gateway (s3 keys). */
   gatewayId?: string;
+  /** Destination factories to use as they are (tests); default: `kinds`. */
   factories?: DestinationFactories;
+  /**
+   * Where destination kinds come from, each loaded when an exporter needs it (shared with the
+   * upstream rule actions: upstream/loaders.ts). Default: a set of its own.
+   */
+  kinds?: DestinationKinds;
   /** One shared uplink cap (kbit/s) arbitrating between exporters by priority. */
   uplinkKbps?: number;
   /** store.reserveBytes, for destinations writing files. */
@@ -80,7 +83,7 @@ export interface ExporterSetDeps extends RuntimeDeps {
 }
 
 export async function createExporterSet(options: ExporterOptions[], deps: ExporterSetDeps): Promise<ExporterSet> {
-  const factories = deps.factories ?? destinationFactories;
+  const kinds = deps.kinds ?? lazyDestinationKinds();
   const uplink = deps.uplinkKbps ? new UplinkScheduler(deps.uplinkKbps) : undefined;
   const exporters = new Map<string, Exporter>();
   /** Each exporter's options (its dead-letter stream). */
@@ -208,7 +211,9 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
     const dlq = o.deadLetterStream ?? `${o.stream}-dlq`;
     if (!deps.streams.hasStream(dlq)) await deps.streams.defineStream({ name: dlq, maxBytes: o.deadLetterMaxBytes, onFull: 'drop-oldest' });
     const logger = deps.logger; // the exporter and destination add their own name to each line
-    const destination = createDestination(
+    // The kind's module is imported here, the first time an exporter uses it (upstream/loaders.ts).
+    if (!deps.factories) await kinds.load([o.destination.type]);
+    const destination = destinationFrom(
       o.destination,
       {
         logger,
@@ -219,7 +224,7 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
         ...(deps.reserveBytes === undefined ? {} : { reserveBytes: deps.reserveBytes }),
         ...(deps.network === undefined ? {} : { network: deps.network }),
       },
-      factories,
+      deps.factories ?? kinds.factories,
     );
     return createExporter(o, { logger, registry: deps.registry, streams: deps.streams, destination, ...(uplink ? { uplink } : {}) });
   }

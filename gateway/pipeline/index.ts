@@ -23,7 +23,7 @@ import { createRuleEngine, compileRuleSet } from '../../rules/index.js';
 import { LevelLocalStreams } from '../store/local-streams.js';
 import { GroupCommitter } from '../store/committer.js';
 import { createExporter } from '../upstream/exporter.js';
-import { createDestination } from '../upstream/index.js';
+import { destinationFrom } from '../upstream/destination-kind.js';
 import { Ingest } from './ingest.js';
 import { RuleHost } from './rule-host.js';
 import { openRuleInputLog } from './rule-input-log.js';
@@ -62,7 +62,7 @@ export const PUBLISH_PATH = [
 export const EXPORT_PATH = [
   createExporterSet, // one loop per configured exporter, plus the ones upstream actions add
   createExporter, //    read from the checkpoint, batch, send, retry with backoff, dead-letter, checkpoint
-  createDestination, // kinesis, firehose, s3, http, webhook, mqtt, nats, file
+  destinationFrom, //  kinesis, firehose, s3, http, webhook, mqtt, nats, file (each kind's module loaded on use: upstream/loaders.ts)
 ] as const;
 
 export type { Intake, Source, SourceStatus } from './contract.js';

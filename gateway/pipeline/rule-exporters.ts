@@ -15,7 +15,7 @@
 import type { Logger } from 'pino';
 import { errorMessage } from '../../core/errors.js';
 import type { LocalStreams, StreamOptions } from '../store/types.js';
-import { exporterOptionsSchema, type ExporterOptions } from '../upstream/index.js';
+import { exporterOptionsSchema, type ExporterOptions } from '../upstream/options.js';
 
 /** What resumeRuleExporters needs of the ExporterSet (exporters.ts imports this module: no cycle). */
 interface ExporterAdder {

@@ -36,6 +36,8 @@ import {
 } from './rule-host-store.js';
 import { UpdateQueue } from './rule-update-queue.js';
 import { statusView, toggleErrors } from './rule-host-status.js';
+import { upstreamKindsOf } from './actions/upstream.js';
+import type { DestinationKinds } from '../upstream/destination-kind.js';
 
 export type { PersistedRuleSet, RuleUpdateStatus };
 
@@ -44,6 +46,11 @@ export interface RuleHostDeps extends RuntimeDeps {
   streams: LocalStreams;
   /** Every action kind (pipeline/actions buildActionRegistry, live mode). */
   actions: ActionRegistry;
+  /**
+   * The destination kinds the upstream actions of `actions` build with, when they are loaded on
+   * use (upstream/loaders.ts): the kinds a set's actions name are loaded before it is compiled.
+   */
+  destinations?: DestinationKinds;
   /** Signature policy for applyFromBytes (control.publicKeys ...). Default: unsigned admin updates only. */
   verifier?: UpdateVerifier;
   /** Config `ruleState`: checkpoint interval, bounds, input log size. */
@@ -115,6 +122,8 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
 
   /** Compile + validate without applying (check-config, dry runs). */
   async check(def: unknown, source: string): Promise<CompiledRuleSet> {
+    // An upstream action takes its destination's schema at compile, synchronously: its kind first.
+    await this.deps.destinations?.load(upstreamKindsOf(def));
     const compiled = compileRuleSet(def, this.registry, { source, protoDescriptors: this.deps.protoDescriptors });
     await validateRuleSet(compiled, source);
     return compiled;
@@ -376,7 +385,18 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       }
       throw err;
     }
-    await sweepRuleState(this.deps.streams, [this.active?.definition, this.lastGood?.definition], this.registry, this.deps.logger);
+    await this.sweepState();
+  }
+
+  /**
+   * The state of rules of neither the active nor the last good set deleted (rule-state-sweep.ts),
+   * both compiled for their keys: the last good set's destination kinds loaded first (it may name
+   * kinds the active set does not; a failed load makes the sweep skip, as a set that no longer compiles does).
+   */
+  private async sweepState(): Promise<void> {
+    const keep = [this.active?.definition, this.lastGood?.definition];
+    await this.deps.destinations?.load(keep.flatMap((d) => [...upstreamKindsOf(d)])).catch(() => undefined);
+    await sweepRuleState(this.deps.streams, keep, this.registry, this.deps.logger);
   }
 
   /** Run `work` between two updates (rule-update-queue.ts): a stream drop (admin/stream-drop.ts). */
@@ -397,6 +417,6 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
   /** The slots (and `extra`) in one write (rule-host-store.ts), then the state of rules of neither set swept. */
   private async writeMeta(entries: Array<[key: string, value: PersistedRuleSet] | undefined>, extra: MetaWrites = []): Promise<void> {
     await writeRuleSetSlots(this.deps.streams, entries, extra);
-    await sweepRuleState(this.deps.streams, [this.active?.definition, this.lastGood?.definition], this.registry, this.deps.logger);
+    await this.sweepState();
   }
 }

@@ -20,6 +20,7 @@ import { errorMessage } from '../../core/errors.js';
 import { monotonicNow } from '../../core/clock.js';
 import { DEFAULT_RULE_SET, defaultExporters, type GatehouseConfig } from '../config/index.js';
 import { exporterOptionsSchema } from '../upstream/options.js';
+import { lazyDestinationKinds } from '../upstream/loaders.js';
 import { lazyInstallationId, storeFolderIdentity, storeLockIdentity } from '../upstream/installation-id.js';
 import { readMachineFingerprint, type ReadMachineFingerprint } from '../upstream/machine.js';
 import {
@@ -215,8 +216,11 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
 
     // Exporters exist before the rules: upstream rule actions (kinesis, http, ...) add their own.
     const exporterOptions = config.exporters ?? (config.streams.archive ? defaultExporters().map((e) => exporterOptionsSchema.parse(e)) : []);
+    // A destination kind's module is loaded when an exporter or a rule set's action uses it (upstream/loaders.ts).
+    const destinations = lazyDestinationKinds();
     const exporters = await createExporterSet(exporterOptions, {
       ...deps,
+      kinds: destinations,
       streams,
       dataDir: config.dataDir,
       installationId,
@@ -232,6 +236,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       streams,
       links: serial.bridge,
       exporters,
+      destinations,
     });
     // Signature policy for rule set updates (remote, admin, CLI); bad keys fail the start here.
     const verifier = createUpdateVerifier(config.control, registry);
@@ -240,6 +245,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       registry,
       streams,
       actions,
+      destinations,
       verifier,
       ruleState: config.ruleState,
       protoDescriptors: protoDescriptorFolder(protoDescriptorDirOf(config)),

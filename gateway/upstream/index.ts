@@ -1,4 +1,6 @@
-// Public surface of the upstream exporters.
+// Public surface of the upstream exporters. It holds the static registry of every destination kind
+// (registry.ts): the running gateway's modules import the parts they use instead, and load a kind
+// when it is used (loaders.ts; test/integration/idle-lazy.test.ts checks the start loads neither).
 export { createExporter, type Exporter, type ExporterDeps } from './exporter.js';
 export type { ExporterStatus, ExporterState } from './status.js';
 export { exporterMetrics } from './status.js';
@@ -25,7 +27,10 @@ export {
   type DestinationFactory,
   type DestinationFactories,
   type DestinationDeps,
+  type DestinationKinds,
+  allDestinationKinds,
 } from './registry.js';
+export { lazyDestinationKinds, DESTINATION_LOADERS } from './loaders.js';
 export { TokenBucket, UplinkScheduler, type BandwidthLimiter } from './rate-limit.js';
 export { fullJitterDelay, backoffCap } from './backoff.js';
 export { FileDestination, createFileDestination, ndjsonLine, partitionOf } from './destinations/file.js';

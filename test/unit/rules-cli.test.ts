@@ -6,10 +6,12 @@ import { join } from 'node:path';
 import { runRulesEval, runRulesCheck } from '../../gateway/cli/rules-offline.js';
 import type { CliIO } from '../../gateway/cli/io.js';
 import { buildActionRegistry } from '../../gateway/pipeline/actions/index.js';
+import { allDestinationKinds } from '../../gateway/upstream/registry.js';
 import { main } from '../../gateway/cli/main.js';
 
 /** `rules check` as the CLI runs it: against the gateway's one action registry, inert. */
-const rulesCheck = (argv: string[], io: CliIO): Promise<number> => runRulesCheck(argv, io, buildActionRegistry({ mode: 'inert' }));
+const rulesCheck = (argv: string[], io: CliIO): Promise<number> =>
+  runRulesCheck(argv, io, buildActionRegistry({ mode: 'inert', destinations: allDestinationKinds }));
 import { tempDir } from '../helpers/index.js';
 import { runCaptured, type CliRun } from '../helpers/cli-capture.js';
 

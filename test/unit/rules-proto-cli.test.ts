@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runRulesCheck, runRulesEval } from '../../gateway/cli/rules-offline.js';
 import { buildActionRegistry } from '../../gateway/pipeline/actions/index.js';
+import { allDestinationKinds } from '../../gateway/upstream/registry.js';
 import { runCaptured } from '../helpers/cli-capture.js';
 import { checkConfigFile } from '../helpers/check-config.js';
 import { SPARKPLUG_SUBSET_PROTO, protoWorkspace, skipProtoc } from '../helpers/protoc.js';
@@ -52,7 +53,8 @@ test('rules check and check-config name a missing descriptor, and the types of a
   const ruleSet = (type: string) =>
     `version: 1\nrules:\n  - name: spb\n    sql: "SELECT decode(*, 'proto', 'sparkplug', 'sparkplug_b.desc', 'sparkplug_b', '${type}') AS p FROM 'spBv1.0/+/NDATA/+'"\n    actions: [ { stream: { name: archive } } ]\n`;
   await writeFile(rules, ruleSet('Payload'));
-  const check = (dir: string) => runCaptured((argv, io) => runRulesCheck(argv, io, buildActionRegistry({ mode: 'inert' })), [rules, '--proto-dir', dir]);
+  const check = (dir: string) =>
+    runCaptured((argv, io) => runRulesCheck(argv, io, buildActionRegistry({ mode: 'inert', destinations: allDestinationKinds })), [rules, '--proto-dir', dir]);
   const missing = await check(ws.descriptors);
   assert.equal(missing.code, 1);
   assert.match(

@@ -16,6 +16,7 @@ test('protobufjs is loaded only when a rule decoding Protobuf compiles', { skip:
   const { compileRuleSet, compileSql, createFunctionRegistry } = await import('../../rules/index.js');
   const { protoDescriptorFolder } = await import('../../gateway/pipeline/proto-descriptors.js');
   const { buildActionRegistry } = await import('../../gateway/pipeline/actions/index.js');
+  const { lazyDestinationKinds } = await import('../../gateway/upstream/loaders.js');
   const ws = await protoWorkspace(t, { 'sparkplug_b.proto': SPARKPLUG_SUBSET_PROTO });
   await ws.describe('sparkplug', 'sparkplug_b.desc', 'sparkplug_b.proto');
   const protoDescriptors = protoDescriptorFolder(ws.descriptors);
@@ -24,7 +25,7 @@ test('protobufjs is loaded only when a rule decoding Protobuf compiles', { skip:
       version: 1,
       rules: [{ name: 'r', sql: "SELECT decode(b, 'base64') AS d, encode(*, 'base64') AS e FROM '#'", actions: [{ stream: { name: 'archive' } }] }],
     },
-    buildActionRegistry({ mode: 'inert' }),
+    buildActionRegistry({ mode: 'inert', destinations: lazyDestinationKinds() }),
     { protoDescriptors },
   );
   assert.equal(loaded(), false, 'protobufjs loaded without a rule decoding Protobuf');

@@ -17,11 +17,12 @@ import { streamAction, type StreamAppender } from './stream.js';
 import { serialAction, type SerialLinkLookup } from './serial.js';
 import { upstreamActionFactories } from './upstream.js';
 import type { SerialLink } from '../../../firmware-bridge/index.js';
+import type { DestinationKinds } from '../../upstream/destination-kind.js';
 
 export { republishAction, republishOptionsSchema, MAX_REPUBLISH_HOPS, type Publisher } from './republish.js';
 export { streamAction, streamOptionsSchema, type StreamAppender } from './stream.js';
 export { serialAction, type SerialLinkLookup } from './serial.js';
-export { upstreamActionFactories, UPSTREAM_ACTION_KINDS, type UpstreamActionDeps } from './upstream.js';
+export { upstreamActionFactories, upstreamKindsOf, UPSTREAM_ACTION_KINDS, type UpstreamActionDeps } from './upstream.js';
 
 /** What action factories are handed: the same shape in both modes. */
 export interface ActionEnv extends RuntimeDeps {
@@ -29,6 +30,8 @@ export interface ActionEnv extends RuntimeDeps {
   streams: StreamAppender;
   links: SerialLinkLookup;
   dataDir: string;
+  /** The destination kinds upstream actions build with (live: loaded when a rule set names them). */
+  destinations: DestinationKinds;
   /** Live only: the store and exporter set upstream actions define their stream and loop in. */
   store?: LocalStreams;
   exporters?: ExporterSet;
@@ -44,6 +47,7 @@ const ACTION_KINDS: ReadonlyArray<(env: ActionEnv) => Iterable<[string, ActionFa
       logger: env.logger,
       registry: env.registry,
       dataDir: env.dataDir,
+      destinations: env.destinations,
       ...(env.store ? { streams: env.store } : {}),
       ...(env.exporters ? { exporters: env.exporters } : {}),
     }),
@@ -58,6 +62,11 @@ export type ActionRegistryMode =
       streams: LocalStreams;
       links: SerialLinkLookup;
       exporters: ExporterSet;
+      /**
+       * Destination kinds, each loaded when a rule set names it (upstream/loaders.ts); the rule
+       * host loads a set's kinds before compiling it (RuleHostDeps.destinations).
+       */
+      destinations: DestinationKinds;
     }
   | {
       mode: 'inert';
@@ -67,17 +76,20 @@ export type ActionRegistryMode =
       linkNames?: readonly string[];
       /** Deps for constructing destinations offline (nothing connects). Default: a silent logger, a private registry. */
       deps?: RuntimeDeps & { dataDir: string };
+      /** Every destination kind, loaded (upstream/registry.ts allDestinationKinds): the options of any action are checked. */
+      destinations: DestinationKinds;
     };
 
 export function buildActionRegistry(m: ActionRegistryMode): ActionRegistry {
   let env: ActionEnv;
   if (m.mode === 'live') {
-    env = { ...m.deps, publisher: m.publisher, streams: m.streams, links: m.links, store: m.streams, exporters: m.exporters };
+    env = { ...m.deps, publisher: m.publisher, streams: m.streams, links: m.links, store: m.streams, exporters: m.exporters, destinations: m.destinations };
   } else {
     const streams = m.streamNames ? new Set(m.streamNames) : undefined;
     const links = m.linkNames ? new Set(m.linkNames) : undefined;
     env = {
       ...(m.deps ?? { logger: pino({ level: 'silent' }), registry: new Registry(), dataDir: '.' }),
+      destinations: m.destinations,
       publisher: { publish: () => undefined },
       streams: { append: () => Promise.resolve(0), ...(streams ? { hasStream: (n: string) => streams.has(n) } : {}) },
       // Only existence is checked offline; an inert link is never written to.

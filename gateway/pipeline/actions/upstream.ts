@@ -23,9 +23,10 @@ import type { z } from '../../../core/zod.js';
 import { schemaKeys, unknownKey, zodProblems, type ConfigProblem } from '../../../core/validation.js';
 import type { LocalStreams, StreamOptions } from '../../store/types.js';
 import { streamDefaultsSchema, toStreamOptions } from '../../store/options.js';
-import { createDestination, exporterOptionsSchema, DESTINATION_TYPES, type DestinationType, type ExporterOptions } from '../../upstream/index.js';
+// Not the upstream barrel nor its registry: a kind's module is loaded when a rule set names it (deps.destinations).
+import { exporterOptionsSchema, DESTINATION_TYPES, type DestinationType, type ExporterOptions } from '../../upstream/options.js';
+import { destinationFrom, type DestinationKinds } from '../../upstream/destination-kind.js';
 import { destinationConfigError } from '../../upstream/destinations/common.js';
-import { destinationSchemas } from '../../upstream/registry.js';
 import { evalContextOf, type Action, type ActionFactory, type CompiledTemplate, type RuleSetDefinition } from '../../../rules/index.js';
 import type { ExporterSet } from '../exporters.js';
 
@@ -160,9 +161,9 @@ const ACTION_KEYS = ['partitionKey', 'stream', 'exporter', 'roleArn'];
  * the action's and its destination's (the destination alone knew only its own: `exportr` was 'not
  * an option here', `destination.exportr`, in an action that has no destination key).
  */
-function unknownActionKeys(kind: DestinationType, options: Record<string, unknown>): ConfigProblem[] {
+function unknownActionKeys(kind: DestinationType, schema: z.ZodType, options: Record<string, unknown>): ConfigProblem[] {
   const known = [
-    ...schemaKeys(destinationSchemas[kind]),
+    ...schemaKeys(schema),
     ...ACTION_KEYS,
     ...Object.keys(ACTION_RENAMES[kind] ?? {}),
     ...Object.keys(AWS_RENAMES[kind] ?? {}),
@@ -269,8 +270,34 @@ export function upstreamStreamsOf(sets: ReadonlyArray<RuleSetDefinition | undefi
   return new Set([...upstreamActionsIn(sets)].map((a) => a.name));
 }
 
+/**
+ * The destination kinds the upstream actions of a rule set name (`kinesis`, `webhook`, ...), read
+ * from a definition not validated yet (anything else is skipped: compiling it says what is wrong).
+ * Loaded before the set is compiled (DestinationKinds.load): an action takes its destination's
+ * schema at compile, synchronously.
+ */
+export function upstreamKindsOf(def: unknown): Set<DestinationType> {
+  const kinds = new Set<DestinationType>();
+  const rules = (def as { rules?: unknown } | null | undefined)?.rules;
+  if (!Array.isArray(rules)) return kinds;
+  for (const rule of rules as unknown[]) {
+    if (!rule || typeof rule !== 'object') continue;
+    const { actions, errorAction } = rule as { actions?: unknown; errorAction?: unknown };
+    for (const action of [...(Array.isArray(actions) ? (actions as unknown[]) : []), errorAction]) {
+      if (!action || typeof action !== 'object') continue;
+      for (const key of Object.keys(action)) if ((UPSTREAM_ACTION_KINDS as readonly string[]).includes(key)) kinds.add(key as DestinationType);
+    }
+  }
+  return kinds;
+}
+
 export interface UpstreamActionDeps extends RuntimeDeps {
   dataDir: string;
+  /**
+   * The destination kinds actions build with. The running gateway's loads each when a rule set
+   * names it (rule-host.ts loads a set's kinds before compiling it); offline checks have them all.
+   */
+  destinations: DestinationKinds;
   /** Absent in offline checks: options are validated, nothing is created. */
   streams?: LocalStreams;
   exporters?: ExporterSet;
@@ -293,15 +320,22 @@ export function upstreamActionFactories(deps: UpstreamActionDeps): Map<string, A
           { action: kind, rule: tools.rule, reason: "stream is the action's local stream options ({ maxBytes, ttl, onFull }), not a name" },
           { hint: OWN_STREAM_NAME[kind] ? `name the ${kind} stream with ${OWN_STREAM_NAME[kind]}: NAME` : 'see docs/rules-sql.md (Actions)' },
         );
+      const schema = deps.destinations.schemaOf(kind);
+      // Not reached through the rule host, which loads a set's kinds before compiling it (upstreamKindsOf).
+      if (!schema)
+        throw ERRORS.GH_ACTION_FAILED(
+          { action: kind, rule: tools.rule, reason: `the ${kind} destination was not loaded before the rule set was compiled` },
+          { hint: 'load the kinds a rule set names (upstreamKindsOf) with DestinationKinds.load before compiling it' },
+        );
       // A misspelt key is named with the option meant, and every problem of the destination with it.
-      const unknown = unknownActionKeys(kind, options as Record<string, unknown>);
+      const unknown = unknownActionKeys(kind, schema, options as Record<string, unknown>);
       const known = Object.fromEntries(Object.entries(options as Record<string, unknown>).filter(([k]) => !unknown.some((p) => p.path === `${kind}.${k}`)));
       const block = destinationBlock(kind, known);
       // Constructing the destination validates its options (nothing connects until start()); its
       // problems are named at their place in the action (kinesis.region), not under `destination`.
-      let probe: ReturnType<typeof createDestination>;
+      let probe: ReturnType<typeof destinationFrom>;
       try {
-        probe = createDestination(block, { logger: deps.logger, registry: deps.registry, dataDir: deps.dataDir, where: kind });
+        probe = destinationFrom(block, { logger: deps.logger, registry: deps.registry, dataDir: deps.dataDir, where: kind }, deps.destinations.factories);
       } catch (err) {
         if (unknown.length === 0 || !isGatehouseError(err, 'GH_DESTINATION_CONFIG')) throw err;
         throw destinationConfigError(`${kind} action`, [...unknown, ...((err.details as ConfigProblem[] | undefined) ?? [])], { where: kind, hint: err.hint });
