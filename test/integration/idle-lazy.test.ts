@@ -117,6 +117,24 @@ const LAZY: ReadonlyArray<[string, string]> = [
   ['net-snmp', '/node_modules/net-snmp/'],
   ['sparkplug source', '/gateway/pipeline/sources/sparkplug/source.'],
   ['sparkplug source options', '/gateway/pipeline/sources/sparkplug/options.'],
+  // Destination kinds (upstream/loaders.ts): the default configuration exports to files only. The
+  // static registry of every kind is the CLI's (config-docs, check-config), not the start's.
+  ['destination kinds registry', '/gateway/upstream/registry.'],
+  ['upstream barrel (it holds the registry)', '/gateway/upstream/index.'],
+  ['http destination', '/gateway/upstream/destinations/http.'],
+  ['AWS destinations (common)', '/gateway/upstream/destinations/aws-common.'],
+  ['kinesis destination', '/gateway/upstream/destinations/kinesis.'],
+  ['firehose destination', '/gateway/upstream/destinations/firehose.'],
+  ['s3 destination', '/gateway/upstream/destinations/s3.'],
+  ['nats destination', '/gateway/upstream/destinations/nats.'],
+  ['nats destination options', '/gateway/upstream/destinations/nats-options.'],
+  ['mqtt bridge destination', '/gateway/upstream/destinations/mqtt.'],
+  ['webhook destination', '/gateway/upstream/destinations/webhook.'],
+  ['webhook destination options', '/gateway/upstream/destinations/webhook-options.'],
+  ['postgres destination', '/gateway/upstream/destinations/postgres.'],
+  ['postgres destination options', '/gateway/upstream/destinations/postgres-options.'],
+  ['prometheus destination', '/gateway/upstream/destinations/prometheus.'],
+  ['prometheus destination options', '/gateway/upstream/destinations/prometheus-options.'],
   ['mqtt.js (MQTT bridge destination, upstream control channel)', '/node_modules/mqtt/'],
   ['nats', '/node_modules/nats/'],
   ['pg (postgres destination)', '/node_modules/pg/'],
@@ -202,6 +220,44 @@ jobs:
   }
 });
 
+test('a configuration whose exporter and rule action use destination kinds loads those kinds, and no other', async (t) => {
+  // Nothing listens on port 1 and no record is appended: the exporters start, nothing is sent.
+  const urls = await modulesLoaded(
+    t,
+    `exporters:
+  - name: up
+    stream: archive
+    destination: { type: http, url: 'http://127.0.0.1:1/ingest' }
+rules:
+  version: 1
+  rules:
+    - name: up
+      sql: "SELECT * FROM 'fleet/#'"
+      actions:
+        - kinesis: { streamName: fleet, region: us-east-1, endpoint: 'http://127.0.0.1:1', accessKeyId: x, secretAccessKey: y }
+`,
+  );
+  assert.ok(loadedAny(urls, '/gateway/upstream/destinations/http.'), 'the http destination of the configured exporter is loaded');
+  assert.ok(loadedAny(urls, '/gateway/upstream/destinations/kinesis.'), 'the kinesis destination of the rule action is loaded');
+  for (const fragment of ['/gateway/upstream/registry.', '/gateway/upstream/destinations/webhook.', '/gateway/upstream/destinations/nats.']) {
+    assert.equal(loadedAny(urls, fragment), undefined, `${fragment} is not loaded`);
+  }
+});
+
+/**
+ * Our modules in the bundle files a start loaded: the sources their linked source maps list
+ * (scripts/bundle.mjs writes one per file), as `/<repo path>` (e.g. /gateway/upstream/registry.ts).
+ */
+async function bundledSources(urls: string[]): Promise<string[]> {
+  const out = new Set<string>();
+  for (const u of urls.filter((x) => x.includes('/dist/bundle/') && x.endsWith('.js'))) {
+    const map = await readFile(`${fileURLToPath(u)}.map`, 'utf8').catch(() => undefined);
+    if (map === undefined) continue;
+    for (const src of (JSON.parse(map) as { sources: string[] }).sources) out.add(`/${src.replace(/^(\.\.\/)+/, '')}`);
+  }
+  return [...out];
+}
+
 // What ships: bin/gatehouse.js runs dist/bundle/ (scripts/bundle.mjs), our modules joined by esbuild
 // with a split point at every dynamic import, the packages outside it. The same parts stay out: the
 // packages and builtins above by their URLs, our lazily imported modules by their chunks' names.
@@ -233,6 +289,14 @@ test('the bundled CLI loads the bundle, and none of the parts the default config
   ];
   const loaded = lazy.map(([what, fragment]) => [what, loadedAny(urls, fragment)] as const).filter(([, url]) => url !== undefined);
   assert.deepEqual(loaded, [], `loaded by the default configuration: ${loaded.map(([w, u]) => `${w} (${u})`).join(', ')}`);
+  // A lazily imported module can sit in a shared chunk (esbuild splits code that several entries
+  // use, e.g. a destination kind both its loader and the CLI's registry import): what the loaded
+  // chunks hold, by their source maps, is what counts.
+  const sources = await bundledSources(urls);
+  assert.ok(loadedAny(sources, '/gateway/runtime/index.'), 'the source maps name our modules');
+  const ours = LAZY.filter(([, f]) => !f.startsWith('builtin:') && !f.startsWith('/node_modules/'));
+  const inChunks = ours.map(([what, fragment]) => [what, loadedAny(sources, fragment)] as const).filter(([, src]) => src !== undefined);
+  assert.deepEqual(inChunks, [], `in the chunks the default configuration loads: ${inChunks.map(([w, u]) => `${w} (${u})`).join(', ')}`);
   assert.deepEqual(
     urls.filter((u) => u.startsWith('icu:')),
     [],
