@@ -7,6 +7,9 @@
 import type { z } from '../../core/zod.js';
 import type { Destination } from './types.js';
 import { fileDestinationSchema, httpDestinationSchema, DESTINATION_TYPES, type DestinationType } from './options.js';
+// The file kind is the default configuration's (the archive stream's exporter): imported with this
+// module, not split off (a split point costs the bundle more chunk files at start: docs/benchmarks.md round 39).
+import { createFileDestination } from './destinations/file.js';
 import { destinationKind, type DestinationDeps, type DestinationFactories, type DestinationFactory, type DestinationKinds } from './destination-kind.js';
 
 /** A kind's module, loaded: its options schema and its factory (destination-kind.ts destinationKind). */
@@ -21,7 +24,7 @@ function kind<S extends z.ZodType>(schema: S, type: DestinationType, create: (o:
 
 /** How each built-in kind is loaded: `type -> () => import(its module)`. */
 export const DESTINATION_LOADERS: { readonly [T in DestinationType]: () => Promise<LoadedDestinationKind> } = {
-  file: async () => kind(fileDestinationSchema, 'file', (await import('./destinations/file.js')).createFileDestination),
+  file: () => Promise.resolve(kind(fileDestinationSchema, 'file', createFileDestination)),
   http: async () => kind(httpDestinationSchema, 'http', (await import('./destinations/http.js')).createHttpDestination),
   kinesis: async () => {
     const m = await import('./destinations/kinesis.js');
