@@ -20,7 +20,8 @@
 // - Held in memory only: a restart starts empty, and the first data message of each node asks it
 //   for a rebirth (what a host application does when it connects).
 import type { RawMetric, RawPayload } from './schema.js';
-import { datatypeName, metricValue, propertySetValue, uint64, type Json } from './values.js';
+import { uint64, type Json } from './values.js';
+import { defineMetrics, emptyMetrics, metricJson, type Metrics } from './metric-defs.js';
 import type { MessageType } from './topic.js';
 
 export type Problem = 'seq-gap' | 'before-birth' | 'unknown-alias' | 'bdseq-mismatch' | 'undecodable' | 'late';
@@ -30,20 +31,6 @@ export interface Bounds {
   maxNodes: number;
   maxDevicesPerNode: number;
   maxMetricsPerNode: number;
-}
-
-interface MetricDef {
-  name: string;
-  datatype: number | undefined;
-}
-
-interface Metrics {
-  /** alias (decimal string) -> definition */
-  aliases: Map<string, MetricDef>;
-  /** name -> datatype */
-  names: Map<string, number | undefined>;
-  /** The birth had more metrics than the bound let in. */
-  truncated: boolean;
 }
 
 interface DeviceState extends Metrics {
@@ -99,10 +86,6 @@ export interface StateOptions extends Bounds {
 
 const key = (group: string, node: string): string => `${group}/${node}`;
 
-function emptyMetrics(): Metrics {
-  return { aliases: new Map(), names: new Map(), truncated: false };
-}
-
 export class SparkplugState {
   private readonly nodes = new Map<string, NodeState>();
 
@@ -149,7 +132,7 @@ export class SparkplugState {
     if (bdSeq !== undefined) out.json.bdSeq = uint64(bdSeq)!;
     const n = this.node(t.group, t.node, now, out);
     if (!n) {
-      out.json.metrics = (raw.metrics ?? []).map((m) => this.metricJson(m, undefined, out));
+      out.json.metrics = (raw.metrics ?? []).map((m) => metricJson(m, undefined, out));
       return;
     }
     n.online = true;
@@ -172,14 +155,14 @@ export class SparkplugState {
     n.truncated = false;
     n.defs = 0;
     this.define(n, n, raw.metrics ?? [], out);
-    out.json.metrics = (raw.metrics ?? []).map((m) => this.metricJson(m, n, out));
+    out.json.metrics = (raw.metrics ?? []).map((m) => metricJson(m, n, out));
   }
 
   private nodeDeath(t: { group: string; node: string }, raw: RawPayload, now: number, out: Outcome): void {
     out.death = 'node';
     const bdSeq = bdSeqOf(raw);
     if (bdSeq !== undefined) out.json.bdSeq = uint64(bdSeq)!;
-    out.json.metrics = (raw.metrics ?? []).map((m) => this.metricJson(m, undefined, out));
+    out.json.metrics = (raw.metrics ?? []).map((m) => metricJson(m, undefined, out));
     const n = this.nodes.get(key(t.group, t.node));
     if (!n) return;
     n.lastSeenAt = now;
@@ -217,7 +200,7 @@ export class SparkplugState {
         if (n) this.fault(n, 'before-birth', `${t.type} of ${isDevice ? `device '${t.device}' of ` : ''}a node with no NBIRTH seen`, out, true);
         else out.problems.push('before-birth');
       }
-      out.json.metrics = (raw.metrics ?? []).map((m) => this.metricJson(m, undefined, out));
+      out.json.metrics = (raw.metrics ?? []).map((m) => metricJson(m, undefined, out));
       return;
     }
     // A DBIRTH is always taken: births travel at QoS 0 (no broker queues them), and an edge node
@@ -230,12 +213,12 @@ export class SparkplugState {
       out.json.late = true;
       out.problems.push('late');
       const d = isDevice ? n.devices.get(t.device as string) : n;
-      out.json.metrics = (raw.metrics ?? []).map((m) => this.metricJson(m, d, out));
+      out.json.metrics = (raw.metrics ?? []).map((m) => metricJson(m, d, out));
       return;
     }
     this.checkSeq(n, seq, t.type, out);
     if (!isDevice) {
-      out.json.metrics = (raw.metrics ?? []).map((m) => this.metricJson(m, n, out));
+      out.json.metrics = (raw.metrics ?? []).map((m) => metricJson(m, n, out));
       if (out.unresolved > 0) this.fault(n, 'unknown-alias', `${t.type} names aliases its NBIRTH did not`, out, !n.truncated);
       return;
     }
@@ -246,7 +229,7 @@ export class SparkplugState {
         if (n.devices.size >= this.o.maxDevicesPerNode) {
           out.bounds.push('max-devices');
           out.json.untracked = true;
-          out.json.metrics = (raw.metrics ?? []).map((m) => this.metricJson(m, undefined, out));
+          out.json.metrics = (raw.metrics ?? []).map((m) => metricJson(m, undefined, out));
           return;
         }
         d = { ...emptyMetrics(), online: false, birthAt: undefined };
@@ -260,21 +243,21 @@ export class SparkplugState {
       d.online = true;
       d.birthAt = now;
       this.define(n, d, raw.metrics ?? [], out);
-      out.json.metrics = (raw.metrics ?? []).map((m) => this.metricJson(m, d, out));
+      out.json.metrics = (raw.metrics ?? []).map((m) => metricJson(m, d, out));
       return;
     }
     if (t.type === 'DDEATH') {
       if (d) d.online = false;
-      out.json.metrics = (raw.metrics ?? []).map((m) => this.metricJson(m, d, out));
+      out.json.metrics = (raw.metrics ?? []).map((m) => metricJson(m, d, out));
       return;
     }
     if (!d?.online) {
       out.json.beforeBirth = true;
       this.fault(n, 'before-birth', `${t.type} of device '${device}' with no DBIRTH seen in this session`, out, true);
-      out.json.metrics = (raw.metrics ?? []).map((m) => this.metricJson(m, undefined, out));
+      out.json.metrics = (raw.metrics ?? []).map((m) => metricJson(m, undefined, out));
       return;
     }
-    out.json.metrics = (raw.metrics ?? []).map((m) => this.metricJson(m, d, out));
+    out.json.metrics = (raw.metrics ?? []).map((m) => metricJson(m, d, out));
     if (out.unresolved > 0) this.fault(n, 'unknown-alias', `${t.type} of device '${device}' names aliases its DBIRTH did not`, out, !d.truncated);
   }
 
@@ -367,51 +350,12 @@ export class SparkplugState {
 
   /** Take a birth's metric definitions into `into`, within the node's bound. */
   private define(n: NodeState, into: Metrics, metrics: readonly RawMetric[], out: Outcome): void {
-    for (const m of metrics) {
-      if (m.name === undefined) continue;
-      if (n.defs >= this.o.maxMetricsPerNode) {
-        into.truncated = true;
-        out.bounds.push('max-metrics');
-        out.json.untracked = true;
-        return;
-      }
-      if (!into.names.has(m.name)) n.defs++;
-      into.names.set(m.name, m.datatype);
-      if (m.alias !== undefined) into.aliases.set(m.alias, { name: m.name, datatype: m.datatype });
+    const { added, full } = defineMetrics(into, metrics, this.o.maxMetricsPerNode - n.defs);
+    n.defs += added;
+    if (full) {
+      out.bounds.push('max-metrics');
+      out.json.untracked = true;
     }
-  }
-
-  /** A metric as JSON: its name (the birth's, for an alias), datatype and typed value. */
-  private metricJson(m: RawMetric, defs: Metrics | undefined, out: Outcome): Json {
-    const j: { [k: string]: Json } = {};
-    let name = m.name;
-    let datatype = m.datatype;
-    if (name !== undefined) {
-      if (datatype === undefined) datatype = defs?.names.get(name);
-    } else if (m.alias !== undefined) {
-      const def = defs?.aliases.get(m.alias);
-      if (def) {
-        name = def.name;
-        datatype ??= def.datatype;
-      }
-    }
-    if (name !== undefined) j.name = name;
-    if (m.alias !== undefined) j.alias = uint64(m.alias)!;
-    if (m.timestamp !== undefined) j.timestamp = uint64(m.timestamp)!;
-    const dt = datatypeName(datatype);
-    if (dt !== undefined) j.datatype = dt;
-    j.value = metricValue(m, datatype, (x) => this.metricJson(x, undefined, out));
-    if (m.isHistorical) j.isHistorical = true;
-    if (m.isTransient) j.isTransient = true;
-    if (m.isNull) j.isNull = true;
-    if (m.properties) j.properties = propertySetValue(m.properties);
-    if (m.metadata) j.metadata = metadataJson(m.metadata);
-    if (name === undefined && m.alias !== undefined) {
-      j.unresolved = true;
-      out.json.unresolved = true;
-      out.unresolved++;
-    }
-    return j;
   }
 
   /**
@@ -464,13 +408,4 @@ function bdSeqOf(raw: RawPayload): string | undefined {
   const m = (raw.metrics ?? []).find((x) => x.name === 'bdSeq');
   if (!m) return undefined;
   return m.longValue ?? (m.intValue !== undefined ? String(m.intValue) : undefined);
-}
-
-function metadataJson(m: Record<string, unknown>): Json {
-  const out: { [k: string]: Json } = {};
-  for (const [k, v] of Object.entries(m)) {
-    if (k === 'size' || k === 'seq') out[k] = uint64(String(v))!;
-    else if (typeof v === 'string' || typeof v === 'boolean' || typeof v === 'number') out[k] = v;
-  }
-  return out;
 }
