@@ -6,27 +6,37 @@
 // DDATA at QoS 1 while the source is stopped and started again on the same store; every message is
 // in the store (at least once: each acknowledged only once committed, the rest redelivered by the
 // persistent session).
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { needBinary, tempDir, testDeps, waitUntil } from '../helpers/index.js';
 import { startMosquitto } from '../helpers/peers.js';
 import { readAll, storeIntake } from '../helpers/store-intake.js';
-import { openLocalStreams } from '../../gateway/store/index.js';
+import { openLocalStreams, type LocalStreams } from '../../gateway/store/index.js';
 import { sparkplugSourceSchema } from '../../gateway/pipeline/sources/sparkplug/options.js';
 import { SparkplugSource } from '../../gateway/pipeline/sources/sparkplug/source.js';
 import { edgeNode, skipProtoc, sparkplugEncoder } from '../helpers/sparkplug.js';
 
 const skip = needBinary('mosquitto', 'mosquitto') || skipProtoc;
 
-test('sparkplug source on mosquitto: STATE online, its will at a takeover, online again, offline at stop (retained)', { skip }, async (t) => {
-  const peer = await startMosquitto(t);
+/** A temp dir and a real store with the `spb` stream the host's messages go to. */
+async function hostStore(t: TestContext, durability: 'os' | 'fsync'): Promise<{ dir: string; deps: ReturnType<typeof testDeps>; store: LocalStreams }> {
   const dir = await tempDir(t);
   const deps = testDeps();
-  const store = await openLocalStreams({ path: join(dir, 'store'), durability: 'os' }, deps);
+  const store = await openLocalStreams({ path: join(dir, 'store'), durability }, deps);
   t.after(() => store.close());
   await store.defineStream({ name: 'spb', maxBytes: 1 << 26, onFull: 'reject' });
+  return { dir, deps, store };
+}
+
+/** The source is connected and its subscription granted at QoS 1. */
+const subscribed = (s: SparkplugSource): boolean =>
+  s.status().state === 'connected' && ((s.status().details?.subscriptions ?? []) as Array<{ qos: number | null }>)[0]?.qos === 1;
+
+test('sparkplug source on mosquitto: STATE online, its will at a takeover, online again, offline at stop (retained)', { skip }, async (t) => {
+  const peer = await startMosquitto(t);
+  const { dir, deps, store } = await hostStore(t, 'os');
   const o = sparkplugSourceSchema.parse({
     type: 'sparkplug',
     name: 'plant',
@@ -75,11 +85,7 @@ test('sparkplug source on mosquitto: STATE online, its will at a takeover, onlin
 test('sparkplug source on mosquitto: stopped and started while an edge node publishes at QoS 1, every message reaches the store', { skip }, async (t) => {
   const encode = await sparkplugEncoder(t);
   const peer = await startMosquitto(t);
-  const dir = await tempDir(t);
-  const deps = testDeps();
-  const store = await openLocalStreams({ path: join(dir, 'store'), durability: 'fsync' }, deps);
-  t.after(() => store.close());
-  await store.defineStream({ name: 'spb', maxBytes: 1 << 26, onFull: 'reject' });
+  const { dir, deps, store } = await hostStore(t, 'fsync');
   const o = sparkplugSourceSchema.parse({
     type: 'sparkplug',
     name: 'plant',
@@ -93,10 +99,7 @@ test('sparkplug source on mosquitto: stopped and started while an edge node publ
   let source = new SparkplugSource(o, { ...deps, dataDir: dir });
   t.after(() => source.stop());
   await source.start(intake);
-  await waitUntil(
-    () => source.status().state === 'connected' && ((source.status().details?.subscriptions ?? []) as Array<{ qos: number | null }>)[0]?.qos === 1,
-    'subscribed',
-  );
+  await waitUntil(() => subscribed(source), 'subscribed');
   const edge = await edgeNode(t, peer.url, encode, 'plant1', 'edge1');
   await edge.send('NBIRTH', 'metrics { name: "n" alias: 1 datatype: 3 int_value: 0 }', undefined, { qos: 1 });
   const N = 600;
@@ -133,15 +136,9 @@ test('sparkplug source on mosquitto: stopped and started while an edge node publ
 test('sparkplug source on mosquitto: data queued while the host was away, delivered after a new NBIRTH, is late, not a gap', { skip }, async (t) => {
   const encode = await sparkplugEncoder(t);
   const peer = await startMosquitto(t, ['max_inflight_messages 1']);
-  const dir = await tempDir(t);
-  const deps = testDeps();
-  const store = await openLocalStreams({ path: join(dir, 'store'), durability: 'fsync' }, deps);
-  t.after(() => store.close());
-  await store.defineStream({ name: 'spb', maxBytes: 1 << 26, onFull: 'reject' });
+  const { dir, deps, store } = await hostStore(t, 'fsync');
   const o = sparkplugSourceSchema.parse({ type: 'sparkplug', name: 'plant', url: peer.url, clientId: 'spb-host', reconnectMinMs: 50, reconnectMaxMs: 200 });
   const intake = storeIntake(store, 'spb', 'plant');
-  const subscribed = (s: SparkplugSource) =>
-    s.status().state === 'connected' && ((s.status().details?.subscriptions ?? []) as Array<{ qos: number | null }>)[0]?.qos === 1;
   let source = new SparkplugSource(o, { ...deps, dataDir: dir });
   t.after(() => source.stop());
   await source.start(intake);
@@ -206,20 +203,13 @@ test('sparkplug source on mosquitto: data queued while the host was away, delive
 test('sparkplug source on mosquitto: a birth over maxMessageBytes asks for no rebirth that would bring it again', { skip }, async (t) => {
   const encode = await sparkplugEncoder(t);
   const peer = await startMosquitto(t);
-  const dir = await tempDir(t);
-  const deps = testDeps();
-  const store = await openLocalStreams({ path: join(dir, 'store'), durability: 'fsync' }, deps);
-  t.after(() => store.close());
-  await store.defineStream({ name: 'spb', maxBytes: 1 << 26, onFull: 'reject' });
+  const { dir, deps, store } = await hostStore(t, 'fsync');
   const o = sparkplugSourceSchema.parse({ type: 'sparkplug', name: 'plant', url: peer.url, clientId: 'spb-host', maxMessageBytes: 4096, rebirthIntervalMs: 0 });
   const intake = storeIntake(store, 'spb', 'plant');
   const source = new SparkplugSource(o, { ...deps, dataDir: dir });
   t.after(() => source.stop());
   await source.start(intake);
-  await waitUntil(
-    () => source.status().state === 'connected' && ((source.status().details?.subscriptions ?? []) as Array<{ qos: number | null }>)[0]?.qos === 1,
-    'subscribed',
-  );
+  await waitUntil(() => subscribed(source), 'subscribed');
   const edge = await edgeNode(t, peer.url, encode, 'plant1', 'big');
   const many = Array.from({ length: 200 }, (_, i) => `metrics { name: "Area/Line${i}/Tag" alias: ${i + 1} datatype: 10 double_value: ${i} }`).join(' ');
   await edge.send('NBIRTH', many, undefined, { qos: 1 });
