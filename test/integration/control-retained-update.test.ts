@@ -34,6 +34,34 @@ async function start(t: TestContext, file: string): Promise<{ gw: Gateway; regis
   return { gw, registry };
 }
 
+/**
+ * The gateway's config at `file` (its control channel on the broker at `url`, trusting as `trust`
+ * says), every status it publishes in order, and the office's client.
+ */
+async function controlRig(t: TestContext, url: string, file: string, dir: string, trust: string): Promise<{ statuses: ControlStatus[]; ops: mqtt.MqttClient }> {
+  await writeFile(
+    file,
+    [
+      `gatewayId: ${ID}`,
+      `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
+      'exporters: []',
+      'control:',
+      trust,
+      '  probation: { seconds: 0 }',
+      `  upstream: { url: ${JSON.stringify(url)}, reconnectMinMs: 200 }`,
+      '',
+    ].join('\n'),
+  );
+  const statuses: ControlStatus[] = [];
+  const watch = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+  t.after(() => watch.endAsync(true));
+  watch.on('message', (_t, payload) => statuses.push(JSON.parse(payload.toString()) as ControlStatus));
+  await watch.subscribeAsync(`gatehouse/${ID}/rules/status`, { qos: 1 });
+  const ops = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+  t.after(() => ops.endAsync(true));
+  return { statuses, ops };
+}
+
 test('a retained update already applied, sent again at each connect, is not refused over the start-up status; a new update still applies', {
   skip,
 }, async (t) => {
@@ -42,27 +70,7 @@ test('a retained update already applied, sent again at each connect, is not refu
   const keys = generateSigningKeys();
   await writeFile(join(dir, 'ops.pub'), keys.publicKeyPem);
   const file = join(dir, 'g.yaml');
-  await writeFile(
-    file,
-    [
-      `gatewayId: ${ID}`,
-      `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
-      'exporters: []',
-      'control:',
-      `  publicKeys: [${JSON.stringify(join(dir, 'ops.pub'))}]`,
-      '  probation: { seconds: 0 }',
-      `  upstream: { url: ${JSON.stringify(broker.url)}, reconnectMinMs: 200 }`,
-      '',
-    ].join('\n'),
-  );
-  // Every status the gateway publishes, in order.
-  const statuses: ControlStatus[] = [];
-  const watch = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
-  t.after(() => watch.endAsync(true));
-  watch.on('message', (_t, payload) => statuses.push(JSON.parse(payload.toString()) as ControlStatus));
-  await watch.subscribeAsync(`gatehouse/${ID}/rules/status`, { qos: 1 });
-  const ops = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
-  t.after(() => ops.endAsync(true));
+  const { statuses, ops } = await controlRig(t, broker.url, file, dir, `  publicKeys: [${JSON.stringify(join(dir, 'ops.pub'))}]`);
 
   const first = await start(t, file);
   await waitUntil(() => statuses.some((s) => s.state === 'applied' && s.activeVersion === 1), 'the start-up status');
@@ -95,26 +103,7 @@ test('allowUnsigned: a retained rollback is done once, not again at each connect
   const file = join(dir, 'g.yaml');
   const set = (version: number): string =>
     JSON.stringify({ version, rules: [{ name: 'keep', sql: `SELECT * FROM 'data/${version}'`, actions: [{ stream: { name: 'archive' } }] }] });
-  await writeFile(
-    file,
-    [
-      `gatewayId: ${ID}`,
-      `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
-      'exporters: []',
-      'control:',
-      '  allowUnsigned: true',
-      '  probation: { seconds: 0 }',
-      `  upstream: { url: ${JSON.stringify(broker.url)}, reconnectMinMs: 200 }`,
-      '',
-    ].join('\n'),
-  );
-  const statuses: ControlStatus[] = [];
-  const watch = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
-  t.after(() => watch.endAsync(true));
-  watch.on('message', (_t, payload) => statuses.push(JSON.parse(payload.toString()) as ControlStatus));
-  await watch.subscribeAsync(`gatehouse/${ID}/rules/status`, { qos: 1 });
-  const ops = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
-  t.after(() => ops.endAsync(true));
+  const { statuses, ops } = await controlRig(t, broker.url, file, dir, '  allowUnsigned: true');
 
   const first = await start(t, file);
   await waitUntil(() => statuses.some((s) => s.state === 'applied' && s.activeVersion === 1), 'the start-up status');
