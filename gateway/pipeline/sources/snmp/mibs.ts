@@ -176,27 +176,39 @@ export function mibFileList(source: string, paths: readonly string[]): string[] 
   return files;
 }
 
-/** Read each file's module name and imports (load order), bounded. */
-function scan(source: string, files: readonly string[]): { ordered: MibFile[]; notes: string[]; key: string; missing: string[] } {
+/** What the cache is keyed by: each file's path, size and time (a stat, no read), net-snmp's version. */
+function cacheKey(source: string, files: readonly string[]): string {
   const hash = createHash('sha256').update(`gatehouse-mibs ${CACHE_FORMAT} ${netSnmpVersion()}\n`);
-  const read: Array<{ file: string; text: string }> = [];
   for (const file of files) {
-    let text: string;
     try {
       const st = statSync(file);
       if (st.size > MAX_FILE_BYTES) throw new Error(`over ${MAX_FILE_BYTES / 1048576} MiB: not a MIB file`);
-      text = readFileSync(file, 'latin1');
       hash.update(`${file}\0${st.size}\0${st.mtimeMs}\n`);
     } catch (err) {
-      throw ERRORS.GH_SNMP_MIB({
-        source,
-        reason: `cannot read the MIB file ${file}: ${err instanceof Error && !('code' in err) ? err.message : fileErrorReason(err)}`,
-      });
+      throw unreadable(source, file, err);
     }
-    read.push({ file, text });
   }
-  const { ordered, notes, missing } = mibOrder(read);
-  return { ordered, notes, missing, key: hash.digest('hex') };
+  return hash.digest('hex');
+}
+
+function unreadable(source: string, file: string, err: unknown): Error {
+  return ERRORS.GH_SNMP_MIB({
+    source,
+    reason: `cannot read the MIB file ${file}: ${err instanceof Error && !('code' in err) ? err.message : fileErrorReason(err)}`,
+  });
+}
+
+/** Read each file's module name and imports: the load order (only when the names must be parsed). */
+function scan(source: string, files: readonly string[]): { ordered: MibFile[]; notes: string[]; missing: string[] } {
+  const read: Array<{ file: string; text: string }> = [];
+  for (const file of files) {
+    try {
+      read.push({ file, text: readFileSync(file, 'latin1') });
+    } catch (err) {
+      throw unreadable(source, file, err);
+    }
+  }
+  return mibOrder(read);
 }
 
 let libPath: string | undefined;
@@ -227,7 +239,8 @@ const childInput = (ordered: readonly MibFile[], stubs: readonly string[]): stri
 
 /** Parse in a child, or read the names the last parse of the same files cached in `cacheFile` (none: check-config). */
 export async function loadMibNames(source: string, paths: readonly string[], cacheFile: string | undefined): Promise<MibNames> {
-  const { ordered, notes, key, missing } = scan(source, mibFileList(source, paths));
+  const files = mibFileList(source, paths);
+  const key = cacheKey(source, files);
   if (cacheFile) {
     try {
       const cached = JSON.parse(await readFile(cacheFile, 'utf8')) as { key?: string } & Parsed;
@@ -236,6 +249,7 @@ export async function loadMibNames(source: string, paths: readonly string[], cac
       // none yet, or unreadable: parse again
     }
   }
+  const { ordered, notes, missing } = scan(source, files);
   const stdout = await new Promise<string>((resolve, reject) => {
     const child = execFile(process.execPath, ['-e', CHILD], { timeout: PARSE_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (err, out) => {
       if (err) reject(ERRORS.GH_SNMP_MIB({ source, reason: `the MIB parser failed: ${err.message.split('\n')[0]}` }));
