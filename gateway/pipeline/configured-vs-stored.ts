@@ -18,18 +18,16 @@ export interface StoredRuleSet {
  * Log how the configured set (`def`, unparsed) differs from the stored set that won: nothing when
  * they are the same; at info, the rules a scheduled job toggled when that is all that differs (a
  * job's toggle of the configured set: raising the version would undo it until the job's next run);
- * otherwise a warning saying to raise the version; when the configured set does not compile
- * (`unusable`: why), a warning saying so first (raising the version alone would not apply it).
+ * otherwise a warning saying to raise the version, or, when the configured set does not compile
+ * (`compileProblem`: why), that it does not (raising the version alone would not apply it).
  */
-export function reportConfiguredVsStored(logger: Logger, def: unknown, configuredVersion: number, stored: StoredRuleSet, unusable?: string): void {
-  if (unusable !== undefined) {
-    const active = stored.definition.version;
-    logger.warn(
-      { configuredVersion, activeVersion: active, activeSource: stored.source, error: unusable },
-      `the configuration's rule set (version ${configuredVersion}) does not compile, and is not the one running: the stored active set (version ${active}, from ${stored.source}) runs; fix the configured rules (gatehouse check-config names the problem) and raise their version to ${active + 1} to apply them: ${unusable}`,
-    );
-    return;
-  }
+export async function reportConfiguredVsStored(
+  logger: Logger,
+  def: unknown,
+  configuredVersion: number,
+  stored: StoredRuleSet,
+  compileProblem: () => Promise<string | undefined>,
+): Promise<void> {
   let configured: RuleSetDefinition | undefined;
   try {
     configured = parseRuleSet(def);
@@ -48,6 +46,15 @@ export function reportConfiguredVsStored(logger: Logger, def: unknown, configure
     return;
   }
   const active = stored.definition.version;
+  // Compiled only here, when it differs: not at every restart of an unchanged configuration.
+  const unusable = await compileProblem();
+  if (unusable !== undefined) {
+    logger.warn(
+      { configuredVersion, activeVersion: active, activeSource: stored.source, error: unusable },
+      `the configuration's rule set (version ${configuredVersion}) does not compile, and is not the one running: the stored active set (version ${active}, from ${stored.source}) runs; fix the configured rules (gatehouse check-config names the problem) and raise their version to ${active + 1} to apply them: ${unusable}`,
+    );
+    return;
+  }
   logger.warn(
     { configuredVersion, activeVersion: active, activeSource: stored.source },
     `the configuration's rule set (version ${configuredVersion}) is not the one running: the stored active set (version ${active}, from ${stored.source}) wins at start until the configuration carries a higher version; raise version to ${active + 1} to apply the configured rules`,

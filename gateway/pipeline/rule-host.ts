@@ -153,11 +153,12 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         this.deps.logger.info({ version: persisted.definition.version, source: persisted.source }, 'rule set restored from the store');
         // The configured set is not run, but a start must not pass over one that would not compile
         // in silence (check-config refuses it): 'raise the version' would not apply it either.
-        const unusable = await this.check(def, 'configured rule set').then(
-          () => undefined,
-          (e: unknown) => errorMessage(e),
+        await reportConfiguredVsStored(this.deps.logger, def, configuredVersion, persisted, () =>
+          this.check(def, 'configured rule set').then(
+            () => undefined,
+            (e: unknown) => errorMessage(e),
+          ),
         );
-        reportConfiguredVsStored(this.deps.logger, def, configuredVersion, persisted, unusable);
         return;
       } catch (err) {
         // Said in the log and as the last update, which the control plane publishes at start.
