@@ -129,7 +129,7 @@ export async function runSnmp(argv: string[], io: CliIO): Promise<number> {
   }
   target.timeoutMs = whole('timeout', values.timeout, target.timeoutMs, 60_000);
   const lib = ((await import('net-snmp')) as unknown as { default: import('../pipeline/sources/snmp/lib.js').NetSnmp }).default;
-  const { resolveOid, oidName } = await import('../pipeline/sources/snmp/oids.js');
+  const { resolveOid, displayName } = await import('../pipeline/sources/snmp/oids.js');
   const names = mibs.length > 0 ? await (await import('../pipeline/sources/snmp/mibs.js')).loadMibNames('cli', mibs, undefined) : undefined;
   const text = positionals[0] ?? '1.3.6.1.2.1.1';
   let base = resolveOid(text);
@@ -143,10 +143,6 @@ export async function runSnmp(argv: string[], io: CliIO): Promise<number> {
       where: 'OID',
       hint: 'a numeric OID (1.3.6.1.2.1.2.2), a built-in name (ifTable, sysName) or, with --mibs, a name the MIB files define',
     });
-  const nameOf = (oid: string): string => {
-    const builtIn = oidName(oid);
-    return builtIn !== oid ? builtIn : (names?.nameOf(oid) ?? oid);
-  };
   const { openSession, requestError } = await import('../pipeline/sources/snmp/sessions.js');
   const { jsonValue, typeName, isMissing } = await import('../pipeline/sources/snmp/values.js');
   const session = openSession(lib, target, `--target ${target.name}`);
@@ -160,7 +156,7 @@ export async function runSnmp(argv: string[], io: CliIO): Promise<number> {
         (vbs) => {
           for (const vb of vbs) {
             if (isMissing(vb)) continue;
-            rows.push({ oid: vb.oid, name: nameOf(vb.oid), type: typeName(vb.type), value: jsonValue(vb) });
+            rows.push({ oid: vb.oid, name: displayName(vb.oid, names), type: typeName(vb.type), value: jsonValue(vb) });
             if (rows.length >= maxRows) return true;
           }
           return undefined;

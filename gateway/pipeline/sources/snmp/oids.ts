@@ -131,6 +131,12 @@ export function oidName(oid: string): string {
   return parent ? `${parent}${oid.slice(dot)}` : oid;
 }
 
+/** The name an OID is shown by: the built-in one, else the one MIB files give (`mibs`), else the OID. */
+export function displayName(oid: string, mibs?: { nameOf(oid: string): string | undefined }): string {
+  const builtIn = oidName(oid);
+  return builtIn !== oid ? builtIn : (mibs?.nameOf(oid) ?? oid);
+}
+
 /** What an unknown name gets told. */
 export const OID_HELP =
   'a numeric OID (1.3.6.1.2.1.1.3.0) or a built-in name (sysUpTime.0, ifDescr, upsBatteryStatus.0, hrProcessorLoad: docs/snmp-source.md#oid-names)';

@@ -26,7 +26,7 @@ import { cidr } from '../syslog/options.js';
 import type { NetSnmp, Receiver, TrapPdu, Varbind } from './lib.js';
 import type { SnmpMetrics, TrapOutcome } from './metrics.js';
 import type { MibNames } from './mibs.js';
-import { oidName } from './oids.js';
+import { displayName } from './oids.js';
 import type { SnmpTraps } from './options.js';
 import { readCommunities } from './secrets.js';
 import { usmUser } from './sessions.js';
@@ -86,12 +86,6 @@ export class TrapListener {
       }
       this.allow = list;
     }
-  }
-
-  /** A built-in name, else the name the source's MIB files give, else the OID. */
-  private nameOf(oid: string): string {
-    const builtIn = oidName(oid);
-    return builtIn !== oid ? builtIn : (this.mibs?.nameOf(oid) ?? oid);
   }
 
   async start(intake: Intake): Promise<void> {
@@ -267,7 +261,7 @@ export class TrapListener {
       if (addr) agent = String(addr.value);
       varbinds = varbinds.filter((v) => v !== up && v !== oid);
     }
-    const trapName = this.nameOf(trapOid);
+    const trapName = displayName(trapOid, this.mibs);
     Object.assign(body, {
       agent,
       from,
@@ -277,7 +271,7 @@ export class TrapListener {
       trapOid,
       trapName,
       uptime,
-      varbinds: varbinds.map((v) => ({ oid: v.oid, name: this.nameOf(v.oid), type: typeName(v.type), value: jsonValue(v) })),
+      varbinds: varbinds.map((v) => ({ oid: v.oid, name: displayName(v.oid, this.mibs), type: typeName(v.type), value: jsonValue(v) })),
       ts,
     });
     const safe = (s: string): string => (s === '' ? '-' : s.replace(/[/+#]/g, '_'));
