@@ -77,12 +77,14 @@ test('prometheus: topicLabel false with nothing else telling two trucks apart: t
   const exporter = await startExporter(
     t,
     streams,
-    { type: 'prometheus', url: `${prom.url}/api/v1/write`, topicLabel: false, prefix: 'dup' },
+    // times 1 ms apart from the payload: two receive times in one millisecond would be one sample
+    { type: 'prometheus', url: `${prom.url}/api/v1/write`, topicLabel: false, prefix: 'dup', time: 'ts' },
     { logger, registry: new Registry() },
     { batch: { maxRecords: 10, lingerMs: 300 } },
   );
-  await put(streams, 'fleet/t3/engine', { temp: 1 });
-  await put(streams, 'fleet/t4/engine', { temp: 2 });
+  const now = Date.now();
+  await put(streams, 'fleet/t3/engine', { temp: 1, ts: now });
+  await put(streams, 'fleet/t4/engine', { temp: 2, ts: now + 1 });
   await waitUntil(() => exporter.status().lastExportedSeq === 2, 'both written', 30_000);
   const res = (await (await fetch(`${prom.url}/api/v1/query?query=${encodeURIComponent('dup_temp[10m]')}`)).json()) as {
     data: { result: Array<{ values: unknown[] }> };
