@@ -19,6 +19,7 @@ commands:
   config-docs                       print every configuration key with its default (Markdown)
   status [--admin URL | --config FILE]    the running gateway in a few lines (or what its start waits for)
   streams [--admin URL | --config FILE]   list local streams and exporters of the running gateway
+  streams read NAME [--last N] [--follow]   print the records a local stream holds
   streams dead-letters|redrive|purge ...   list dead letters with their errors, send them again, clear them
   streams drop NAME [--records N]   drop a stream nothing uses any more, with the N records it holds
   jobs [--admin URL | --config FILE]      list scheduled jobs of the running gateway: last run, next run, counts

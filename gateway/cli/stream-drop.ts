@@ -29,7 +29,7 @@ function inCliTerms(err: unknown, name: string): unknown {
   const held = /holds (\d+) records/.exec(err.message)?.[1];
   return new GatehouseError('GH_STREAM_DROP_COUNT', err.message.replace(/\?records=N\b/g, '--records N'), {
     hint: held
-      ? `its records never reach upstream once dropped: read them first (GET /api/streams/${encodeURIComponent(name)}/records), then confirm with: gatehouse streams drop ${name} --records ${held}`
+      ? `its records never reach upstream once dropped: read them first (gatehouse streams read ${name}), then confirm with: gatehouse streams drop ${name} --records ${held}`
       : err.hint?.replace(/\?records=(\w+)/g, '--records $1'),
   });
 }

@@ -42,11 +42,12 @@ export async function runStreams(argv: string[], io: CliIO): Promise<number> {
     return (await import('./dead-letters.js')).runDeadLettersCommand(sub as 'dead-letters' | 'redrive' | 'purge', rest, io);
   }
   if (sub === 'drop') return (await import('./stream-drop.js')).runStreamDrop(rest, io);
+  if (sub === 'read') return (await import('./stream-read.js')).runStreamRead(rest, io);
   const { values } = parseCliArgs(argv, ADMIN_COMMAND_OPTIONS, USAGE);
   if (values.help) {
     writeLine(
       io.stdout,
-      `usage: ${USAGE}\n       gatehouse streams dead-letters|redrive|purge|drop ... (--help on each)\nShows each local stream (sequence range, records, bytes) and each exporter's checkpoint, backlog and last error.\nDead letters: 'dead-letters [STREAM]' lists them with their errors grouped, 'redrive DLQ' sends them again, 'purge DLQ --through SEQ' clears them.\nA stream nothing uses any more: 'drop NAME --records N' drops it with the N records it holds (never sent).\n${ADMIN_FLAGS_HELP}\n${JSON_FLAG_HELP}`,
+      `usage: ${USAGE}\n       gatehouse streams read|dead-letters|redrive|purge|drop ... (--help on each)\nShows each local stream (sequence range, records, bytes) and each exporter's checkpoint, backlog and last error.\nWhat a stream holds: 'read NAME' prints its records ('--last 10', '--follow').\nDead letters: 'dead-letters [STREAM]' lists them with their errors grouped, 'redrive DLQ' sends them again, 'purge DLQ --through SEQ' clears them.\nA stream nothing uses any more: 'drop NAME --records N' drops it with the N records it holds (never sent).\n${ADMIN_FLAGS_HELP}\n${JSON_FLAG_HELP}`,
     );
     return 0;
   }
