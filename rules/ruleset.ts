@@ -142,6 +142,7 @@ export function compileRuleSet(def: RuleSetDefinition | unknown, registry: Actio
   const opts = ruleSetCompileOptionsSchema.parse(extras.options ?? {});
   const functions = extras.functions ?? createFunctionRegistry({ protoDescriptors: extras.protoDescriptors });
   const issues: RuleSetIssue[] = [];
+  const checkIssues = new Set<RuleSetIssue>();
   const rules: CompiledRule[] = [];
   for (const r of valid.rules) {
     const sqlVersion = r.sqlVersion ?? '2016-03-23';
@@ -163,11 +164,24 @@ export function compileRuleSet(def: RuleSetDefinition | unknown, registry: Actio
       if (a) actions.push(a);
     });
     const errorAction = r.errorAction ? buildAction(r.errorAction, 'errorAction', registry, tools, r.name, issues) : undefined;
+    // The actions' own checks, kept aside: they count only if the set has other errors (else
+    // validateRuleSet reports them, as it always did).
+    const checked: Array<[string, Action]> = actions.map((a, i) => [`actions[${i}].${a.kind}`, a]);
+    if (errorAction) checked.push([`errorAction.${errorAction.kind}`, errorAction]);
+    for (const [label, a] of checked) {
+      try {
+        a.check?.();
+      } catch (err) {
+        const issue: RuleSetIssue = { rule: r.name, where: label, message: describeError(err).message };
+        checkIssues.add(issue);
+        issues.push(issue);
+      }
+    }
     if (query && actions.length === r.actions.length) {
       rules.push({ name: r.name, enabled: r.enabled !== false, definition: r, query, actions, errorAction, stats: newStats() });
     }
   }
-  if (issues.length) throw rulesetError(issues, source);
+  if (issues.length > checkIssues.size) throw rulesetError(issues, source);
   const index = new TopicIndex<CompiledRule>(opts.topicCacheSize);
   // A rule without FROM is left out: it runs only through Basic Ingest ($aws/rules/<rule>/..., by name).
   for (const rule of rules) if (rule.enabled && rule.query.topicFilter !== undefined) index.add(rule.query.topicFilter, rule);

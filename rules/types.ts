@@ -50,6 +50,12 @@ export interface Action {
   execute(output: Buffer, ctx: ActionContext): void | Promise<void>;
   /** Optional start-time validation (e.g. the stream exists); throwing rejects the rule set. */
   validate?(): void | Promise<void>;
+  /**
+   * Optional: validate()'s check when it is synchronous and has no side effect (a stream or link
+   * that does not exist). Run while compiling, so that a rule set with other errors (bad SQL)
+   * reports these too, in one round: a user fixed the SQL only to be told of the stream next.
+   */
+  check?(): void;
 }
 
 export interface ActionFactoryTools {

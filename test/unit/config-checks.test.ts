@@ -124,6 +124,30 @@ test('check-config lists every problem past the schema in one run (cross-section
   assert.match(r.err, /fix: give each exporter its own name/);
 });
 
+test('a rule set with bad SQL in one rule and an undefined stream in another names both in one run (the stream came only once the SQL was fixed)', async (t) => {
+  const { check } = await configIn(t);
+  const r = await check(
+    [
+      'streams: { up: {} }',
+      'rules:',
+      '  version: 1',
+      '  rules:',
+      '    - { name: a, sql: "SELECT * FRM \'x/+\'", actions: [{ stream: { name: up } }] }',
+      '    - { name: b, sql: "SELECT * FROM \'y/+\'", actions: [{ stream: { name: nope } }] }',
+      '',
+    ].join('\n'),
+  );
+  assert.equal(r.code, 1);
+  assert.match(r.err, /has 2 errors:/);
+  assert.match(r.err, /rule a \(line 1, column 10\): GH_SQL_SYNTAX/);
+  assert.match(r.err, /rule b \(actions\[0\]\.stream\): GH_STREAM_UNKNOWN: local stream 'nope' is not defined/);
+  // With the SQL fixed, the stream alone, as before.
+  const fixed = await check(
+    'streams: { up: {} }\nrules: { version: 1, rules: [{ name: b, sql: "SELECT * FROM \'y/+\'", actions: [{ stream: { name: nope } }] }] }\n',
+  );
+  assert.match(fixed.err, /has 1 error:\n.*rule b \(actions\[0\]\.stream\): GH_STREAM_UNKNOWN/);
+});
+
 test("check-config loads TLS files as start does: a certificate with another pair's key is refused", { skip: needBinary('openssl', 'openssl') }, async (t) => {
   const { dir, check } = await configIn(t);
   for (const n of ['a', 'b']) {

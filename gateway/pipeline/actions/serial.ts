@@ -20,15 +20,15 @@ export function serialAction(links: SerialLinkLookup): ActionFactory {
         { where: 'actions.serial.link', hint: "write { serial: { link: 'uart0' } }" },
       );
     }
+    const check = (): void => {
+      if (!links.get(name)) throw ERRORS.GH_SERIAL_LINK_UNKNOWN({ link: name }, { where: 'actions.serial.link' });
+    };
     return {
       kind: 'serial',
       resource: name,
       durable: false,
-      validate() {
-        if (!links.get(name)) {
-          throw ERRORS.GH_SERIAL_LINK_UNKNOWN({ link: name }, { where: 'actions.serial.link' });
-        }
-      },
+      validate: check,
+      check,
       execute(output) {
         const link = links.get(name);
         if (!link) return Promise.reject(ERRORS.GH_SERIAL_LINK_UNKNOWN({ link: name }, { where: 'actions.serial.link' }));

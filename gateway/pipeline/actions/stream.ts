@@ -22,6 +22,9 @@ export function streamAction(appender: StreamAppender): ActionFactory {
   return (options, tools) => {
     const o = parseOptions(streamOptionsSchema, options);
     const key = o.partitionKey !== undefined ? (tools.compileTemplate(o.partitionKey) as CompiledTemplate) : undefined;
+    const check = (): void => {
+      if (appender.hasStream && !appender.hasStream(o.name)) throw ERRORS.GH_STREAM_UNKNOWN({ stream: o.name });
+    };
     const action: Action = {
       kind: 'stream',
       resource: o.name,
@@ -36,11 +39,8 @@ export function streamAction(appender: StreamAppender): ActionFactory {
         }
         return appender.append(o.name, rec).then(() => undefined);
       },
-      validate() {
-        if (appender.hasStream && !appender.hasStream(o.name)) {
-          throw ERRORS.GH_STREAM_UNKNOWN({ stream: o.name });
-        }
-      },
+      validate: check,
+      check,
     };
     return action;
   };
