@@ -60,4 +60,6 @@ export type BrokerDeps = RuntimeDeps & {
    * maxRetainedMessages / maxRetainedBytes, which bound what clients retain (retained-bound.ts).
    */
   gatewayStateTopics?: readonly string[];
+  /** The gateway's version, on $SYS/broker/version (sys-topics.ts). */
+  version?: string;
 };

@@ -18,6 +18,7 @@ import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { Aedes, type Client } from 'aedes';
 import { createBrokerPersistence } from './persistence.js';
+import { isSysFilter, startSysTopics, type SysTopics } from './sys-topics.js';
 import { QOS2_PENDING_MAX } from './session-queues.js';
 import { createOrderedPublish, subscribeInternal } from './internal-bus.js';
 import { ERRORS, errorMessage } from '../../core/errors.js';
@@ -261,6 +262,11 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
 
   /** Internal publishes, each handed to aedes after the one before (internal-bus.ts). */
   const publishInOrder = createOrderedPublish(aedes, monotonic);
+  let sys: SysTopics | undefined;
+  aedes.on('subscribe', (subscriptions) => {
+    // After the SUBACK's turn: the round must find the subscription in place.
+    if (sys && subscriptions.some((s) => isSysFilter(s.topic))) setImmediate(() => sys?.subscribed());
+  });
 
   const broker: Broker = {
     async start() {
@@ -285,11 +291,19 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       if (stopping) return; // the stop closes a listener bound meanwhile
       log.info({ listeners: bound.map(address) }, 'MQTT broker listening');
       tls.start();
+      sys = startSysTopics(options.sysIntervalSec, {
+        stats,
+        publish: (packet) => publishInOrder(packet),
+        version: `gatehouse ${deps.version ?? 'unknown'}`,
+        monotonic,
+        onError: (err) => rateLog('sys', { err: errorMessage(err) }, '$SYS figures not published'),
+      });
     },
 
     stop() {
       stopping ??= (async () => {
         tls.stop();
+        sys?.stop();
         const closed = bound.map((b) => new Promise<void>((r) => (b.server.listening ? b.server.close(() => r()) : r())));
         v5.stop();
         preConnect.stop();

@@ -322,6 +322,15 @@ export const brokerOptionsSchema = z
       .max(MAX_TIMER_MS, TIMER_TOO_LONG)
       .default(5_000)
       .describe('A connection must send CONNECT within this time (after the TLS handshake), else it is closed and counted.'),
+    sysIntervalSec: z
+      .number()
+      .int()
+      .min(0)
+      .max(86_400)
+      .default(10)
+      .describe(
+        "Seconds between the broker's figures on $SYS/broker/... under mosquitto's names (clients/connected, messages/received, load/messages/received/1min, uptime, version...; its sys_interval, 10 by default too), published at QoS 0 and, for a 3.1.1 client that subscribes to $SYS, at once (not retained: the retained file would be rewritten at each round). 0: none. docs/broker.md, $SYS topics.",
+      ),
     maxPendingConnections: z
       .number()
       .int()

@@ -192,6 +192,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       sessionFile: join(config.dataDir, 'mqtt5-sessions.json'),
       // Retained messages survive restarts too (mqtt-retained.json).
       retainedFile: join(config.dataDir, 'mqtt-retained.json'),
+      version: opts.version,
     });
     const broker = mqtt.broker;
     cleanup.push(() => broker.stop());

@@ -120,8 +120,9 @@ export class V5Router {
   /** Every matching subscription of every session, then one message per session. */
   route(packet: RoutedPacket): void {
     const topic = packet.topic;
-    // the gateway's own $SYS chatter never goes to v5 clients
-    if (topic.startsWith('$SYS')) return;
+    // aedes' own $SYS chatter ($SYS/<aedes id>/heartbeat, new/clients...) never goes to v5
+    // clients; the broker's figures ($SYS/broker/..., sys-topics.ts) do, as mosquitto's
+    if (topic.startsWith('$SYS') && !topic.startsWith('$SYS/broker/')) return;
     let matched: Map<Session, SubEntry[]> | undefined;
     const add = (s: Session, e: SubEntry): void => {
       matched ??= new Map();

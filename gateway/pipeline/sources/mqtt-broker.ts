@@ -18,7 +18,7 @@ export class BrokerSource implements Source {
   /** Create the broker (not listening): other parts may subscribe and publish before start(). */
   static async create(
     options: BrokerOptions,
-    deps: RuntimeDeps & { topicGuard?: TopicGuard; sessionFile?: string; retainedFile?: string; gatewayStateTopics?: readonly string[] },
+    deps: RuntimeDeps & { topicGuard?: TopicGuard; sessionFile?: string; retainedFile?: string; gatewayStateTopics?: readonly string[]; version?: string },
   ): Promise<BrokerSource> {
     let self: BrokerSource | undefined;
     const broker = await createBroker(options, { ...deps, onPublish: (msg) => (self as BrokerSource).intake.submit(msg) });
