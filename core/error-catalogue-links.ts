@@ -121,6 +121,24 @@ export const LINKS_ERRORS = {
     message: 'cannot write {value} to {point}: {reason}',
     hint: "write a value the tag's type, scale and offset hold exactly (see docs/industrial.md, Writes)",
   },
+  GH_WRITE_COMMAND_INVALID: {
+    group: 'industrial sources',
+    meaning: 'A downlink command that is not what the source takes on its command topic (not JSON, a field missing or of the wrong kind): refused',
+    message: 'command refused: {reason}',
+    hint: "send the JSON the source's command topic takes (see docs/sparkplug.md, Writes)",
+  },
+  GH_WRITE_TARGET_UNKNOWN: {
+    group: 'industrial sources',
+    meaning: 'A downlink command names an edge node, device or metric the source does not know, or one that is offline: refused, not sent (no stale writes)',
+    message: 'cannot write to {target}: {reason}',
+    hint: 'name one the source has online (the message lists them)',
+  },
+  GH_WRITE_NOT_SENT: {
+    group: 'industrial sources',
+    meaning: 'A downlink command the source cannot send now (not connected, too many waiting, stopping): refused, never sent later',
+    message: 'command not sent: {reason}',
+    hint: 'send it again once the source is connected (gatehouse sources)',
+  },
   // file sources
   GH_FILE_UNREADABLE: {
     group: 'file sources',

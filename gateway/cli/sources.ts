@@ -369,6 +369,7 @@ interface SparkplugDetails extends MqttDetails {
   unresolvedMetrics?: number;
   untracked?: number;
   undecodable?: number;
+  writes?: { ok?: number; refused?: number; failed?: number };
 }
 
 /** A Sparkplug host: its connection (as an MQTT source's), the nodes and devices online, the faults seen. */
@@ -387,6 +388,9 @@ function sparkplugSummary(d: SparkplugDetails, state: string): string[] {
     d.unresolvedMetrics ? `${d.unresolvedMetrics} metrics with an unknown alias` : null,
     d.untracked ? `${d.untracked} past a bound (maxNodes, maxDevicesPerNode, maxMetricsPerNode)` : null,
     d.undecodable ? `${d.undecodable} undecodable` : null,
+    d.writes
+      ? `${plural(d.writes.ok ?? 0, 'command')} sent${d.writes.refused ? `, ${d.writes.refused} refused` : ''}${d.writes.failed ? `, ${d.writes.failed} failed` : ''}`
+      : null,
     d.lastMessageAt ? `last message ${d.lastMessageAt}` : 'no message yet',
   );
 }

@@ -95,9 +95,11 @@ export interface ProtoWorkspace {
   describe(bucket: string, key: string, proto: string): Promise<string>;
   /** protoc --encode=<type> <proto> < text: the message's bytes. */
   encode(proto: string, type: string, text: string): Buffer;
+  /** protoc --decode=<type> <proto> < bytes: the message in text format. */
+  decode(proto: string, type: string, bytes: Buffer): string;
 }
 
-function protoc(args: string[], input?: string): Buffer {
+function protoc(args: string[], input?: string | Buffer): Buffer {
   const r = spawnSync('protoc', args, { input, maxBuffer: 64 * 1024 * 1024 });
   if (r.status !== 0) throw new Error(`protoc ${args.join(' ')} failed (${r.status}): ${r.stderr.toString()}`);
   return r.stdout;
@@ -122,6 +124,9 @@ export async function protoWorkspace(t: TestContext, files: Record<string, strin
     },
     encode(proto, type, text) {
       return protoc([`--encode=${type}`, `-I${src}`, join(src, proto)], text);
+    },
+    decode(proto, type, bytes) {
+      return protoc([`--decode=${type}`, `-I${src}`, join(src, proto)], bytes).toString('utf8');
     },
   };
 }

@@ -70,6 +70,12 @@ export async function sparkplugEncoder(t: TestContext): Promise<Encode> {
   return (text) => ws.encode('sparkplug_b.proto', PAYLOAD, text);
 }
 
+/** protoc --decode of a Payload: its text format (the edge node's reading of a command, not the gateway's decoder). */
+export async function sparkplugDecoder(t: TestContext): Promise<(bytes: Buffer) => string> {
+  const ws: ProtoWorkspace = await protoWorkspace(t, { 'sparkplug_b.proto': SPARKPLUG_PROTO });
+  return (bytes) => ws.decode('sparkplug_b.proto', PAYLOAD, bytes);
+}
+
 /** An edge node: a real mqtt.js client with its NDEATH as will (bdSeq), publishing births and data with its seq. */
 export interface EdgeNode {
   client: mqtt.MqttClient;
@@ -82,6 +88,8 @@ export interface EdgeNode {
   send(type: string, metrics: string, device?: string, opts?: { seq?: number; qos?: 0 | 1 }): Promise<void>;
   /** The NCMD messages it received (their raw payloads). */
   commands: Buffer[];
+  /** The DCMD messages it received for its devices, with their MQTT QoS and retain flag. */
+  deviceCommands: Array<{ device: string; payload: Buffer; qos: number; retain: boolean }>;
 }
 
 export async function edgeNode(
@@ -108,6 +116,7 @@ export async function edgeNode(
     seq: 0,
     bdSeq,
     commands: [],
+    deviceCommands: [],
     async send(type, metrics, device, opts = {}) {
       const seq = opts.seq ?? e.seq;
       e.seq = (seq + 1) % 256;
@@ -116,9 +125,12 @@ export async function edgeNode(
       await client.publishAsync(topic, encode(`timestamp: 1700000000000 seq: ${seq}${extra} ${metrics}`), { qos: opts.qos ?? 0 });
     },
   };
-  await client.subscribeAsync(`spBv1.0/${group}/NCMD/${node}`, { qos: 0 });
-  client.on('message', (topic, payload) => {
+  // Sparkplug: an edge node subscribes to its commands at QoS 1 (they come at the publisher's QoS 0).
+  await client.subscribeAsync([`spBv1.0/${group}/NCMD/${node}`, `spBv1.0/${group}/DCMD/${node}/+`], { qos: 1 });
+  const dcmd = `spBv1.0/${group}/DCMD/${node}/`;
+  client.on('message', (topic, payload, packet) => {
     if (topic === `spBv1.0/${group}/NCMD/${node}`) e.commands.push(payload);
+    else if (topic.startsWith(dcmd)) e.deviceCommands.push({ device: topic.slice(dcmd.length), payload, qos: packet.qos, retain: packet.retain });
   });
   return e;
 }

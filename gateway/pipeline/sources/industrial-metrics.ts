@@ -108,17 +108,7 @@ export function industrialMetrics(registry: Registry): IndustrialMetrics {
       () =>
         new Counter({ name: 'gatehouse_industrial_gap_seconds_total', help: 'Total length of data gaps', labelNames: ['kind', 'source'] as const, registers }),
     ),
-    writes: reuse(
-      registry,
-      'gatehouse_industrial_writes_total',
-      () =>
-        new Counter({
-          name: 'gatehouse_industrial_writes_total',
-          help: 'Downlink writes by outcome (ok, refused, failed)',
-          labelNames: ['kind', 'source', 'outcome'] as const,
-          registers,
-        }),
-    ),
+    writes: industrialWrites(registry),
     dropped: reuse(
       registry,
       'gatehouse_industrial_dropped_total',
@@ -131,6 +121,21 @@ export function industrialMetrics(registry: Registry): IndustrialMetrics {
         }),
     ),
   };
+}
+
+/** The downlink writes counter alone (the sparkplug source's commands count there too, with none of the other metrics). */
+export function industrialWrites(registry: Registry): Counter<'kind' | 'source' | 'outcome'> {
+  return reuse(
+    registry,
+    'gatehouse_industrial_writes_total',
+    () =>
+      new Counter({
+        name: 'gatehouse_industrial_writes_total',
+        help: 'Downlink writes by outcome (ok, refused, failed; Sparkplug: ok is published, there is no acknowledgement)',
+        labelNames: ['kind', 'source', 'outcome'] as const,
+        registers: [registry],
+      }),
+  );
 }
 
 /** Values per second over the last `windowS` seconds (ring of one-second buckets, O(1) memory). */

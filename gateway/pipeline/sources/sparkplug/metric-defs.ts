@@ -5,17 +5,19 @@
 import type { RawMetric } from './schema.js';
 import { datatypeName, metricValue, propertySetValue, uint64, type Json } from './values.js';
 
-interface MetricDef {
+export interface MetricDef {
   name: string;
   datatype: number | undefined;
+  /** The birth's alias (decimal string), which a command uses in place of the name. */
+  alias: string | undefined;
 }
 
-/** The definitions of one node's or device's birth. */
+/** The definitions of one node's or device's birth (one object per metric, in both maps). */
 export interface Metrics {
   /** alias (decimal string) -> definition */
   aliases: Map<string, MetricDef>;
-  /** name -> datatype */
-  names: Map<string, number | undefined>;
+  /** name -> definition */
+  names: Map<string, MetricDef>;
   /** The birth had more metrics than the bound let in. */
   truncated: boolean;
 }
@@ -37,8 +39,9 @@ export function defineMetrics(into: Metrics, metrics: readonly RawMetric[], room
       return { added, full: true };
     }
     if (!into.names.has(m.name)) added++;
-    into.names.set(m.name, m.datatype);
-    if (m.alias !== undefined) into.aliases.set(m.alias, { name: m.name, datatype: m.datatype });
+    const def: MetricDef = { name: m.name, datatype: m.datatype, alias: m.alias };
+    into.names.set(m.name, def);
+    if (m.alias !== undefined) into.aliases.set(m.alias, def);
   }
   return { added, full: false };
 }
@@ -52,7 +55,7 @@ export function metricJson(m: RawMetric, defs: Metrics | undefined, out: { json:
   let name = m.name;
   let datatype = m.datatype;
   if (name !== undefined) {
-    if (datatype === undefined) datatype = defs?.names.get(name);
+    if (datatype === undefined) datatype = defs?.names.get(name)?.datatype;
   } else if (m.alias !== undefined) {
     const def = defs?.aliases.get(m.alias);
     if (def) {

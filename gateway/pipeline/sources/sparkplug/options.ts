@@ -6,6 +6,7 @@ import { z } from '../../../../core/zod.js';
 import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../../../../core/timer-delay.js';
 import { mqttSourceSchema } from '../mqtt/options.js';
 import { sourceBaseSchema } from '../kind.js';
+import { commandsSchema, replyTopicProblem } from '../command-channel.js';
 import { topicProblems } from '../topic-template.js';
 import { DEFAULT_TOPIC, NAMESPACE, TOPIC_VOCABULARY } from './topic.js';
 
@@ -37,7 +38,7 @@ const connection = mqttSourceSchema.pick({
   reconnectMaxMs: true,
 }).shape;
 
-export const sparkplugSourceSchema = sourceBaseSchema.extend({
+const sparkplugFields = sourceBaseSchema.extend({
   type: z.literal('sparkplug'),
   url: mqttSourceSchema.shape.url
     .optional()
@@ -117,6 +118,19 @@ export const sparkplugSourceSchema = sourceBaseSchema.extend({
     .describe(
       'Metric definitions (name, alias, datatype) held per edge node and its devices; past it the rest of a birth is not tracked (counted, no rebirth asked for it).',
     ),
+  commands: commandsSchema(
+    '{"node","device","group","metrics":{"<name>":<value>,...},"id"} or {"node","device","metric","value","id"}',
+    'edge node and device metrics (NCMD, DCMD)',
+  )
+    .optional()
+    .describe(
+      "Downlink writes: each command is checked against the node's or device's birth (online, metric names, datatypes) and published as an NCMD or DCMD, QoS 0, on this source's connection; the outcome goes to replyTopic (docs/sparkplug.md, Writes).",
+    ),
+});
+
+export const sparkplugSourceSchema = sparkplugFields.superRefine((o, ctx) => {
+  const problem = replyTopicProblem(o.commands);
+  if (problem) ctx.addIssue({ code: 'custom', path: ['commands', 'replyTopic'], input: o.commands?.replyTopic, message: problem });
 });
 
 export type SparkplugSourceOptions = z.output<typeof sparkplugSourceSchema>;

@@ -9,6 +9,9 @@
 // {"online":false} and, once subscribed, {"online":true} with the same timestamp (a new one at each
 // connect), retained at QoS 1; {"online":false} again at stop, before the connection ends.
 //
+// With `commands`, JSON commands on the local broker become NCMD/DCMD writes on this connection
+// (commands.ts), checked against the births the state holds.
+//
 // STATE and command (NCMD, DCMD) messages give no record (the embedded broker's rules see them
 // raw); a topic outside Sparkplug's shapes neither, counted as dropped by the connection.
 import { clocksOf, type Clocks } from '../../../../core/clock.js';
@@ -20,6 +23,8 @@ import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import type { MqttSourceOptions } from '../mqtt/options.js';
 import { MqttSubscribeSource } from '../mqtt/source.js';
+import { industrialWrites } from '../industrial-metrics.js';
+import { SparkplugCommands, type CommandConnection } from './commands.js';
 import { sparkplugMetrics, type SparkplugMetrics } from './metrics.js';
 import type { SparkplugSourceOptions } from './options.js';
 import { decodePayload, encodePayload, type RawPayload } from './schema.js';
@@ -57,6 +62,7 @@ export class SparkplugSource implements Source {
   readonly name: string;
   private conn: MqttSubscribeSource | undefined;
   private readonly state: SparkplugState;
+  private readonly commands: SparkplugCommands;
   private readonly metrics: SparkplugMetrics;
   private readonly clocks: Clocks;
   private readonly warn: RateLog;
@@ -84,6 +90,7 @@ export class SparkplugSource implements Source {
       rebirth: o.rebirth,
       rebirthIntervalMs: o.rebirthIntervalMs,
     });
+    this.commands = new SparkplugCommands(o.name, o.commands, deps, this.state, this.commandConnection(), industrialWrites(deps.registry));
   }
 
   async start(intake: Intake): Promise<void> {
@@ -105,10 +112,12 @@ export class SparkplugSource implements Source {
       ...(intake.readMetas ? { readMetas: (p: string) => intake.readMetas!(p) } : {}),
       accepting: () => intake.accepting(),
     });
+    this.commands.start();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.commands.stop();
     await this.conn?.stop();
     this.conn = undefined;
     for (const state of ['online', 'offline']) {
@@ -131,7 +140,20 @@ export class SparkplugSource implements Source {
         nodes: counts.nodes,
         devices: counts.devices,
         ...this.counts,
+        ...(this.o.commands ? { writes: this.commands.counts() } : {}),
       },
+    };
+  }
+
+  /** The connection as the commands use it: NCMD/DCMD at QoS 0, not retained (Sparkplug's rule for commands). */
+  private commandConnection(): CommandConnection {
+    const broker = (): string => String(this.conn?.status().details?.url ?? 'the broker');
+    return {
+      connected: () => this.conn?.status().state === 'connected',
+      get target() {
+        return broker();
+      },
+      publish: (topic, payload) => (this.conn ? this.conn.publish(topic, payload, { qos: 0, retain: false }) : Promise.reject(new Error('source stopped'))),
     };
   }
 

@@ -33,16 +33,18 @@ export interface Bounds {
   maxMetricsPerNode: number;
 }
 
-interface DeviceState extends Metrics {
+export interface DeviceState extends Metrics {
   online: boolean;
   birthAt: number | undefined;
 }
 
-interface NodeState extends Metrics {
+export interface NodeState extends Metrics {
   group: string;
   node: string;
   online: boolean;
   birthAt: number | undefined;
+  /** When its NDEATH (or a dropped birth) took it offline. */
+  offlineAt: number | undefined;
   bdSeq: string | undefined;
   /** The NBIRTH payload's timestamp (the edge node's clock): what was sent before it is of an earlier session. */
   birthTs: bigint | undefined;
@@ -174,6 +176,7 @@ export class SparkplugState {
     }
     const wasOnline = [...n.devices].filter(([, d]) => d.online).map(([name]) => name);
     n.online = false;
+    n.offlineAt = now;
     // A dead node answers no rebirth request: its next NBIRTH comes when it reconnects.
     n.needsRebirth = false;
     for (const d of n.devices.values()) d.online = false;
@@ -324,6 +327,7 @@ export class SparkplugState {
         node,
         online: false,
         birthAt: undefined,
+        offlineAt: undefined,
         bdSeq: undefined,
         birthTs: undefined,
         lastSeq: undefined,
@@ -369,6 +373,7 @@ export class SparkplugState {
     if (!n) return false;
     n.birthDropped = true;
     n.needsRebirth = false;
+    if (n.online) n.offlineAt = now;
     n.online = false;
     for (const d of n.devices.values()) d.online = false;
     return true;
@@ -395,6 +400,20 @@ export class SparkplugState {
       devices: Object.fromEntries([...n.devices].map(([k, d]) => [k, n.online && d.online])),
       defs: n.defs,
     };
+  }
+
+  /** The nodes a command may mean (command-target.ts): the group's node, or each group's node of that name. */
+  nodesNamed(group: string | undefined, node: string): NodeState[] {
+    if (group !== undefined) {
+      const n = this.nodes.get(key(group, node));
+      return n ? [n] : [];
+    }
+    return [...this.nodes.values()].filter((n) => n.node === node);
+  }
+
+  /** Every node held (the names a refused command is told). */
+  allNodes(): IterableIterator<NodeState> {
+    return this.nodes.values();
   }
 
   /** The host lost its connection: what it missed meanwhile is unknown; births (or rebirths) restore it. */

@@ -1,0 +1,115 @@
+// What a command (commands.ts) writes to: the edge node (NCMD) or device (DCMD) it names, online
+// in the host's state (state.ts), and each metric's definition in that node's or device's birth
+// (name, alias, datatype). Anything else is refused with GH_WRITE_TARGET_UNKNOWN, naming what the
+// source does know (a typo is the likeliest cause, so the nearest name is offered): a node or
+// device that is unknown or offline is never written (no stale writes: the value would reach a
+// device that may since have been replaced, or wait nowhere, since commands are QoS 0).
+import { ERRORS, type GatehouseError } from '../../../../core/errors.js';
+import { closestName } from '../../../../core/closest-name.js';
+import type { MetricDef, Metrics } from './metric-defs.js';
+import type { NodeState } from './state.js';
+
+/** The names a refusal lists at most (a node may have thousands of metrics, a host thousands of nodes). */
+const LISTED = 10;
+
+export interface TargetLookup {
+  nodesNamed(group: string | undefined, node: string): NodeState[];
+  allNodes(): IterableIterator<NodeState>;
+}
+
+export interface CommandTarget {
+  group: string;
+  node: string;
+  device: string | undefined;
+  /** The definitions of the metrics named, in the command's order. */
+  metrics: MetricDef[];
+}
+
+/** A list of names as a message shows it: quoted, at most LISTED, "and N more". */
+export function listed(names: readonly string[], none: string): string {
+  if (names.length === 0) return none;
+  const shown = names.slice(0, LISTED).map((n) => `'${n}'`);
+  return names.length > LISTED ? `${shown.join(', ')} and ${names.length - LISTED} more` : shown.join(', ');
+}
+
+const didYouMean = (name: string, names: Iterable<string>): string => {
+  const near = closestName(name, names);
+  return near === undefined ? '' : ` (did you mean '${near}'?)`;
+};
+
+function unknown(target: string, reason: string): GatehouseError {
+  return ERRORS.GH_WRITE_TARGET_UNKNOWN({ target, reason });
+}
+
+/** The node, device and metric definitions a command writes to; throws GH_WRITE_TARGET_UNKNOWN. */
+export function commandTarget(
+  state: TargetLookup,
+  cmd: { group: string | undefined; node: string; device: string | undefined; names: readonly string[] },
+): CommandTarget {
+  const n = theNode(state, cmd.group, cmd.node);
+  const nodeName = `edge node '${n.group}/${n.node}'`;
+  if (!n.online) {
+    const why =
+      n.offlineAt !== undefined
+        ? `it is offline (its NDEATH came at ${new Date(n.offlineAt).toISOString()}); it is written again once its NBIRTH comes`
+        : 'no NBIRTH of it has been seen since the source started (a rebirth is requested at its next message); it is written once its NBIRTH comes';
+    throw unknown(nodeName, why);
+  }
+  let defs: Metrics = n;
+  let where = nodeName;
+  if (cmd.device !== undefined) {
+    const d = n.devices.get(cmd.device);
+    where = `device '${cmd.device}' of ${nodeName}`;
+    if (!d?.online) {
+      const online = [...n.devices].filter(([, x]) => x.online).map(([name]) => name);
+      throw unknown(
+        where,
+        d
+          ? "it is offline (a DDEATH, or no DBIRTH in the node's current session)"
+          : `the node has no such device${didYouMean(cmd.device, n.devices.keys())}: its devices online are ${listed(online, 'none')}`,
+      );
+    }
+    defs = d;
+  }
+  const metrics: MetricDef[] = [];
+  for (const name of cmd.names) {
+    const def = defs.names.get(name);
+    if (!def) {
+      const bound = defs.truncated ? '; its birth had more metrics than maxMetricsPerNode holds (raise it)' : '';
+      throw unknown(
+        `metric '${name}' of ${where}`,
+        `its birth has no such metric${didYouMean(name, defs.names.keys())}${bound}: its metrics are ${listed([...defs.names.keys()], 'none')}`,
+      );
+    }
+    if (def.datatype === undefined) throw unknown(`metric '${name}' of ${where}`, 'its birth gave it no datatype, so its value cannot be encoded');
+    metrics.push(def);
+  }
+  return { group: n.group, node: n.node, device: cmd.device, metrics };
+}
+
+/** The one node the command means: by group and name, or the one group's node of that name. */
+function theNode(state: TargetLookup, group: string | undefined, node: string): NodeState {
+  const found = state.nodesNamed(group, node);
+  if (found.length === 1) return found[0]!;
+  if (found.length > 1)
+    throw unknown(
+      `edge node '${node}'`,
+      `groups ${listed(
+        found.map((n) => n.group),
+        '',
+      )} each have a node of that name: give "group"`,
+    );
+  const all = [...state.allNodes()];
+  const online = all.filter((n) => n.online).map((n) => `${n.group}/${n.node}`);
+  const inGroup = group === undefined ? all : all.filter((n) => n.group === group);
+  // The node of that name in another group, else the nearest name in the group.
+  const elsewhere = group === undefined ? undefined : all.find((n) => n.node === node);
+  const near = elsewhere
+    ? ` (did you mean '${elsewhere.group}/${elsewhere.node}'?)`
+    : didYouMean(
+        node,
+        inGroup.map((n) => n.node),
+      );
+  const what = group === undefined ? `edge node '${node}'` : `edge node '${group}/${node}'`;
+  throw unknown(what, `the source knows no such node${near}: the nodes online are ${listed(online, 'none')}`);
+}
