@@ -2,10 +2,13 @@
 // (the ports moved to free ones), its protoc and mosquitto_pub lines run by sh (Debian
 // `protobuf-compiler` and `mosquitto-clients`) with the tests' wire-compatible sparkplug_b.proto
 // in place of the one the page fetches, `gatehouse sources` run against it; the record the page
-// shows is compared with the one exported, and the NDEATH's record with the text.
+// shows is compared with the one exported, and the NDEATH's record with the text. Its writes
+// example the same way: the edge node's mosquitto_sub, the command sent with mosquitto_rr, the
+// reply and protoc's reading of the DCMD compared with the page's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { needBinary, repoRoot, tempDir, waitUntil } from '../helpers/index.js';
@@ -110,4 +113,66 @@ test("docs/sparkplug.md's host example: births, alias-only DDATA named, the NDEA
   const after = run('npx gatehouse sources');
   assert.match(after, /0\/1 nodes online; 0\/1 devices online; 2 births, 1 death/);
   assert.match(page, /`0\/1 nodes online; 0\/1 devices online; 2 births, 1 death`/);
+});
+
+const WRITES = '#### Worked example: a DCMD to a device';
+
+test("docs/sparkplug.md's writes example: the births, the edge node's mosquitto_sub, mosquitto_rr's reply and protoc's reading of the DCMD, as the page shows", {
+  skip: skip || needBinary('mosquitto_sub', 'mosquitto-clients') || needBinary('mosquitto_rr', 'mosquitto-clients'),
+  timeout: 90_000,
+}, async (t) => {
+  const page = await readFile(PAGE, 'utf8');
+  const dir = await tempDir(t, 'gatehouse-spb-doc-writes-');
+  await writeFile(join(dir, 'sparkplug_b.proto'), SPARKPLUG_PROTO);
+  const [yaml] = blocks(page, WRITES, 'yaml');
+  const gw = await startGatewayProcess(await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'gatehouse-data'))}\n${yaml}`));
+  t.after(() => gw.kill9());
+  const source = async (): Promise<{ state: string; details?: Record<string, unknown> } | undefined> => {
+    const res = (await (await fetch(`${gw.adminUrl}/api/sources`)).json()) as {
+      sources: Array<{ name: string; state: string; details?: Record<string, unknown> }>;
+    };
+    return res.sources.find((s) => s.name === 'plant');
+  };
+  await waitUntil(async () => (await source())?.state === 'connected', 'the sparkplug source connected', 15_000);
+  const [sh] = blocks(page, WRITES, 'sh') as [string];
+  const local = (line: string): string => line.replace(/^mosquitto_(pub|sub|rr) /, (m) => `${m}-p ${gw.mqttPort} `);
+  const run = (line: string): string => execFileSync('sh', ['-ec', local(line)], { cwd: dir, timeout: 30_000 }).toString();
+  const lines = commands(sh);
+  const sub = lines.find((l) => l.startsWith('mosquitto_sub '));
+  const rr = lines.find((l) => l.startsWith('mosquitto_rr '));
+  assert.ok(sub && rr, 'the page has the edge node mosquitto_sub and the mosquitto_rr command');
+  let reply = '';
+  for (const line of lines) {
+    if (line === sub) {
+      // The third terminal: the edge node waits for its command (the births were taken first).
+      await waitUntil(async () => ((await source())?.details?.devices as { online?: number } | undefined)?.online === 1, 'the device born', 15_000, 100);
+      const edge = spawn('sh', ['-ec', local(line)], { cwd: dir, stdio: 'ignore' });
+      t.after(() => edge.kill());
+      const exited = once(edge, 'exit');
+      await waitUntil(
+        async () =>
+          ((await (await fetch(`${gw.adminUrl}/api/clients`)).json()) as { clients: Array<{ id: string }> }).clients.some((c) => c.id === 'edge7-cmd'),
+        "the edge node's mosquitto_sub connected",
+        15_000,
+        50,
+      );
+      // Its SUBSCRIBE follows its CONNECT: should the command beat it, the edge node's mosquitto_sub is still waiting, and the command is sent again.
+      for (let attempt = 0; attempt < 5 && reply === ''; attempt++) {
+        const r = run(rr);
+        const done = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 3000))]);
+        if (done) reply = r;
+      }
+      assert.notEqual(reply, '', 'the edge node received the DCMD');
+    } else if (line !== rr) {
+      if (line.startsWith('protoc --decode')) continue;
+      run(line);
+    }
+  }
+  const got = JSON.parse(reply.trim()) as Record<string, unknown>;
+  const shown = JSON.parse(blocks(page, WRITES, 'json')[0]!) as Record<string, unknown>;
+  assert.equal(typeof got.timestamp, 'number');
+  assert.deepEqual(got, { ...shown, timestamp: got.timestamp }, 'the reply as the page shows it (its timestamp aside)');
+  const decoded = run(lines.find((l) => l.startsWith('protoc --decode'))!);
+  const text = blocks(page, WRITES, 'text')[0]!;
+  assert.equal(decoded, text.replaceAll(String(shown.timestamp), String(got.timestamp)), "protoc's reading of the DCMD as the page shows it");
 });

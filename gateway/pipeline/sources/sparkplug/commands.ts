@@ -128,7 +128,7 @@ export class SparkplugCommands {
       const topic = `${NAMESPACE}/${t.group}/${t.device === undefined ? 'NCMD' : 'DCMD'}/${t.node}${t.device === undefined ? '' : `/${t.device}`}`;
       const bytes = encodePayload({ timestamp: now, metrics });
       this.waiting++;
-      const done = { ...echo, group: t.group, topic, timestamp: now };
+      const done = { id: echo.id, group: t.group, ...echo, topic, timestamp: now };
       this.conn.publish(topic, bytes).then(
         () => {
           this.waiting--;
