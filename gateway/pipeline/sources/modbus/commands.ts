@@ -8,6 +8,7 @@ import type { IndustrialMetrics } from '../industrial-metrics.js';
 import { errorMessage, isGatehouseError } from '../../../../core/errors.js';
 import { clocksOf } from '../../../../core/clock.js';
 import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
+import { replyTopicOf, subscribeCommands } from '../command-channel.js';
 import { encodeCoil, encodeRegisters } from './codec.js';
 import type { ModbusOptions } from './options.js';
 import type { DeviceState } from './state.js';
@@ -45,22 +46,14 @@ export class CommandQueue {
     private readonly notify: () => void,
   ) {
     this.notDoneLog = rateLimitedLog(deps.logger, 'warn', 60_000, clocksOf(deps).monotonic);
-    this.replyTopic = opts.commands ? (opts.commands.replyTopic ?? `${opts.commands.topic.replace(/\/[#+]$/, '')}/reply`) : undefined;
+    this.replyTopic = opts.commands ? replyTopicOf(opts.commands) : undefined;
   }
 
   start(): void {
     const cmd = this.opts.commands;
     if (!cmd || this.unsubscribe) return;
-    if (!this.deps.subscribe) {
-      this.deps.logger.warn('modbus commands configured but this runtime offers no broker subscription; writes are disabled');
-      return;
-    }
-    // The default reply topic of a wildcard command topic ('plant/cmd/#' -> 'plant/cmd/reply') is
-    // inside it: each reply came back as a command and was answered, forever (a core at 100 %,
-    // millions of replies a minute, a gateway that no longer stopped on SIGTERM).
-    this.unsubscribe = this.deps.subscribe(cmd.topic, (topic, payload) => {
-      if (topic !== this.replyTopic) this.onCommand(payload);
-    });
+    // Our own replies are no commands (command-channel.ts: the wildcard topic's loop).
+    this.unsubscribe = subscribeCommands(this.deps, cmd, 'modbus', (payload) => this.onCommand(payload)) ?? null;
   }
 
   stop(): void {

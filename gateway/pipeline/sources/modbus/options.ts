@@ -8,6 +8,7 @@ import { sourceBaseSchema } from '../kind.js';
 import { BYTE_ORDERS, DATA_TYPES, registerCount, type DataType } from './codec.js';
 import { topicProblems } from '../topic-template.js';
 import { hostSchema } from '../../../../core/bind-host.js';
+import { commandsSchema, replyTopicProblem } from '../command-channel.js';
 
 export const AREAS = ['coil', 'discrete', 'holding', 'input'] as const;
 export type Area = (typeof AREAS)[number];
@@ -156,12 +157,7 @@ export const modbusOptionsSchema = sourceBaseSchema
       .describe(
         'Topic template; placeholders ${source} ${device} ${unitId} ${group} ${tag} (${tag} only in per-tag mode). Default: modbus/${source}/${device}/${tag} with publish: tag, modbus/${source}/${device}/${group} with publish: group',
       ),
-    commands: z
-      .strictObject({
-        topic: z.string().min(1).describe('Local broker topic (filter) whose messages write tags: {"device","tag","value","id"}'),
-        replyTopic: z.string().min(1).optional().describe('Topic the result of each write is published on (default: <topic>/reply)'),
-      })
-      .strict()
+    commands: commandsSchema('{"device","tag","value","id"}', 'tags')
       .optional()
       .describe('Downlink writes to coils and holding registers (tags marked writable)'),
     devices: z.array(deviceSchema).min(1).describe('Devices (unit ids) on this connection'),
@@ -169,13 +165,8 @@ export const modbusOptionsSchema = sourceBaseSchema
   .strict()
   .superRefine((opts, ctx) => {
     // Replies on the command topic itself would be taken for commands: each is ignored as our own reply.
-    if (opts.commands?.replyTopic !== undefined && opts.commands.replyTopic === opts.commands.topic)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['commands', 'replyTopic'],
-        input: opts.commands.replyTopic,
-        message: `the reply topic is the command topic: give replies their own topic, e.g. '${opts.commands.topic}/reply' (the default)`,
-      });
+    const replyProblem = replyTopicProblem(opts.commands);
+    if (replyProblem) ctx.addIssue({ code: 'custom', path: ['commands', 'replyTopic'], input: opts.commands?.replyTopic, message: replyProblem });
     if ((opts.tcp === undefined) === (opts.rtu === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['tcp'], message: 'give exactly one of tcp: { host, port } or rtu: { path, baudRate }' });
     }

@@ -7,6 +7,7 @@ import type { IndustrialMetrics } from '../industrial-metrics.js';
 import type { OpcuaModule, OpcuaSession } from './connect.js';
 import type { OpcuaItem, OpcuaOptions } from './options.js';
 import { errorMessage, isGatehouseError } from '../../../../core/errors.js';
+import { replyTopicOf, subscribeCommands } from '../command-channel.js';
 import { writeValue } from './write-value.js';
 
 const MAX_IN_FLIGHT = 50;
@@ -26,20 +27,14 @@ export class OpcuaCommands {
     private readonly metrics: IndustrialMetrics,
     private readonly session: () => OpcuaSession | undefined,
   ) {
-    this.replyTopic = opts.commands ? (opts.commands.replyTopic ?? `${opts.commands.topic.replace(/\/[#+]$/, '')}/reply`) : undefined;
+    this.replyTopic = opts.commands ? replyTopicOf(opts.commands) : undefined;
     for (const s of opts.subscriptions) for (const i of s.items) this.items.set(i.name, i);
   }
 
   start(): void {
     if (!this.opts.commands || this.unsubscribe) return;
-    if (!this.deps.subscribe) {
-      this.deps.logger.warn('opcua commands configured but this runtime offers no broker subscription; writes are disabled');
-      return;
-    }
-    // Our own replies are no commands (a wildcard command topic holds the default reply topic: modbus/commands.ts).
-    this.unsubscribe = this.deps.subscribe(this.opts.commands.topic, (topic, payload) => {
-      if (topic !== this.replyTopic) void this.onCommand(payload);
-    });
+    // Our own replies are no commands (command-channel.ts: the wildcard topic's loop).
+    this.unsubscribe = subscribeCommands(this.deps, this.opts.commands, 'opcua', (payload) => void this.onCommand(payload)) ?? null;
   }
 
   stop(): void {

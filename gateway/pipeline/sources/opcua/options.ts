@@ -4,6 +4,7 @@ import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../../../../core/timer-delay.js';
 import { sourceBaseSchema } from '../kind.js';
 import { topicProblems } from '../topic-template.js';
 import { ipv6UrlProblem } from '../../../../core/bind-host.js';
+import { commandsSchema, replyTopicProblem } from '../command-channel.js';
 
 export const OPCUA_TOPIC_PLACEHOLDERS = ['source', 'subscription', 'tag', 'nodeId'] as const;
 
@@ -124,26 +125,14 @@ export const opcuaOptionsSchema = sourceBaseSchema
       .describe(
         'Largest message of one value (its JSON payload, bytes). A bigger one (a huge array or string node) is dropped, counted (gatehouse_industrial_dropped_total{reason="too_large"}), logged at a bounded rate and shown in tagErrors. Default 256 KiB, the broker\'s maxPayloadBytes (a rule can republish any value)',
       ),
-    commands: z
-      .strictObject({
-        topic: z.string().min(1).describe('Local broker topic whose messages write nodes: {"tag","value","id"}'),
-        replyTopic: z.string().min(1).optional().describe('Topic each write result is published on (default: <topic>/reply)'),
-      })
-      .strict()
-      .optional()
-      .describe('Downlink writes to items marked writable'),
+    commands: commandsSchema('{"tag","value","id"}', 'nodes').optional().describe('Downlink writes to items marked writable'),
     subscriptions: z.array(subscriptionSchema).min(1).describe('Subscriptions and their monitored items'),
   })
   .strict()
   .superRefine((o, ctx) => {
     // Replies on the command topic itself would be taken for commands: each is ignored as our own reply.
-    if (o.commands?.replyTopic !== undefined && o.commands.replyTopic === o.commands.topic)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['commands', 'replyTopic'],
-        input: o.commands.replyTopic,
-        message: `the reply topic is the command topic: give replies their own topic, e.g. '${o.commands.topic}/reply' (the default)`,
-      });
+    const replyProblem = replyTopicProblem(o.commands);
+    if (replyProblem) ctx.addIssue({ code: 'custom', path: ['commands', 'replyTopic'], input: o.commands?.replyTopic, message: replyProblem });
     if ((o.securityMode === 'None') !== (o.securityPolicy === 'None')) {
       ctx.addIssue({
         code: 'custom',
