@@ -118,6 +118,9 @@ function sparkplugSummary(d, state) {
     d.unresolvedMetrics ? `${fmtInt(d.unresolvedMetrics)} metrics with an unknown alias` : null,
     d.untracked ? `${fmtInt(d.untracked)} past a bound` : null,
     d.undecodable ? `${fmtInt(d.undecodable)} undecodable` : null,
+    d.writes
+      ? `${plural(d.writes.ok ?? 0, 'command')} sent${d.writes.refused ? `, ${fmtInt(d.writes.refused)} refused` : ''}${d.writes.failed ? `, ${fmtInt(d.writes.failed)} failed` : ''}`
+      : null,
     d.lastMessageAt ? h('span', null, 'last message ', h('time', { datetime: d.lastMessageAt }, fmtTime(d.lastMessageAt))) : 'no message yet',
   );
 }
