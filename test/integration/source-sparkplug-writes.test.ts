@@ -205,7 +205,7 @@ test('sparkplug writes: refusals (unknown metric, garbage, a node offline after 
   assert.deepEqual([late.id, late.ok, late.code], ['late', false, 'GH_WRITE_TARGET_UNKNOWN']);
   assert.match(
     String(late.error),
-    /cannot write to edge node 'plant1\/edge7': it is offline \(its NDEATH came at \d{4}-\d\d-\d\dT[\d:.]+Z\); it is written again once its NBIRTH comes/,
+    /cannot write to edge node 'plant1\/edge7': it is offline \(its NDEATH came at \d{4}-\d\d-\d\dT[\d:.]+Z\)\. Fix: send the command again once its birth has come \(gatehouse sources counts the nodes and devices online\); this one is not kept$/,
   );
   await r.send({ node: 'edge7', metric: 'Mode', value: 'auto' });
   await r.reply(7);

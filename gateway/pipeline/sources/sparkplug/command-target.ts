@@ -37,9 +37,12 @@ const didYouMean = (name: string, names: Iterable<string>): string => {
   return near === undefined ? '' : ` (did you mean '${near}'?)`;
 };
 
-function unknown(target: string, reason: string): GatehouseError {
-  return ERRORS.GH_WRITE_TARGET_UNKNOWN({ target, reason });
+function unknown(target: string, reason: string, hint?: string): GatehouseError {
+  return ERRORS.GH_WRITE_TARGET_UNKNOWN({ target, reason }, hint === undefined ? {} : { hint });
 }
+
+/** What to do about a node or device that is offline: the command is not kept for it. */
+const LATER = 'send the command again once its birth has come (gatehouse sources counts the nodes and devices online); this one is not kept';
 
 /** The node, device and metric definitions a command writes to; throws GH_WRITE_TARGET_UNKNOWN. */
 export function commandTarget(
@@ -51,9 +54,9 @@ export function commandTarget(
   if (!n.online) {
     const why =
       n.offlineAt !== undefined
-        ? `it is offline (its NDEATH came at ${new Date(n.offlineAt).toISOString()}); it is written again once its NBIRTH comes`
-        : 'no NBIRTH of it has been seen since the source started (a rebirth is requested at its next message); it is written once its NBIRTH comes';
-    throw unknown(nodeName, why);
+        ? `it is offline (its NDEATH came at ${new Date(n.offlineAt).toISOString()})`
+        : 'no NBIRTH of it has been seen since the source started (a rebirth is requested at its next message)';
+    throw unknown(nodeName, why, LATER);
   }
   let defs: Metrics = n;
   let where = nodeName;
@@ -62,12 +65,8 @@ export function commandTarget(
     where = `device '${cmd.device}' of ${nodeName}`;
     if (!d?.online) {
       const online = [...n.devices].filter(([, x]) => x.online).map(([name]) => name);
-      throw unknown(
-        where,
-        d
-          ? "it is offline (a DDEATH, or no DBIRTH in the node's current session)"
-          : `the node has no such device${didYouMean(cmd.device, n.devices.keys())}: its devices online are ${listed(online, 'none')}`,
-      );
+      if (d) throw unknown(where, "it is offline (a DDEATH, or no DBIRTH in the node's current session)", LATER);
+      throw unknown(where, `the node has no such device${didYouMean(cmd.device, n.devices.keys())}: its devices online are ${listed(online, 'none')}`);
     }
     defs = d;
   }
