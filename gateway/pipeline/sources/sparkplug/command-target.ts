@@ -6,7 +6,7 @@
 // device that may since have been replaced, or wait nowhere, since commands are QoS 0).
 import { ERRORS, type GatehouseError } from '../../../../core/errors.js';
 import { closestName } from '../../../../core/closest-name.js';
-import type { MetricDef, Metrics } from './metric-defs.js';
+import type { Metrics } from './metric-defs.js';
 import type { NodeState } from './state.js';
 
 /** The names a refusal lists at most (a node may have thousands of metrics, a host thousands of nodes). */
@@ -21,8 +21,8 @@ export interface CommandTarget {
   group: string;
   node: string;
   device: string | undefined;
-  /** The definitions of the metrics named, in the command's order. */
-  metrics: MetricDef[];
+  /** The definitions of the metrics named, in the command's order: the alias the birth gave, if any. */
+  metrics: Array<{ name: string; datatype: number; alias: string | undefined }>;
 }
 
 /** A list of names as a message shows it: quoted, at most LISTED, "and N more". */
@@ -70,18 +70,23 @@ export function commandTarget(
     }
     defs = d;
   }
-  const metrics: MetricDef[] = [];
+  // The aliases of the names asked for: one pass over the birth's (the state keeps no name -> alias
+  // map: it would cost every metric of every node memory for what only commands need).
+  const wanted = new Set(cmd.names);
+  const aliasOf = new Map<string, string>();
+  for (const [alias, def] of defs.aliases) if (wanted.has(def.name)) aliasOf.set(def.name, alias);
+  const metrics: CommandTarget['metrics'] = [];
   for (const name of cmd.names) {
-    const def = defs.names.get(name);
-    if (!def) {
+    if (!defs.names.has(name)) {
       const bound = defs.truncated ? '; its birth had more metrics than maxMetricsPerNode holds (raise it)' : '';
       throw unknown(
         `metric '${name}' of ${where}`,
         `its birth has no such metric${didYouMean(name, defs.names.keys())}${bound}: its metrics are ${listed([...defs.names.keys()], 'none')}`,
       );
     }
-    if (def.datatype === undefined) throw unknown(`metric '${name}' of ${where}`, 'its birth gave it no datatype, so its value cannot be encoded');
-    metrics.push(def);
+    const datatype = defs.names.get(name);
+    if (datatype === undefined) throw unknown(`metric '${name}' of ${where}`, 'its birth gave it no datatype, so its value cannot be encoded');
+    metrics.push({ name, datatype, alias: aliasOf.get(name) });
   }
   return { group: n.group, node: n.node, device: cmd.device, metrics };
 }

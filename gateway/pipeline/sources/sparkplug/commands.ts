@@ -118,7 +118,7 @@ export class SparkplugCommands {
         ...(def.alias !== undefined ? { alias: def.alias } : { name: def.name }),
         timestamp: now,
         datatype: def.datatype,
-        ...commandValue(cmd.values[i]![1], def.datatype as number, `metric '${def.name}' of ${where}`),
+        ...commandValue(cmd.values[i]![1], def.datatype, `metric '${def.name}' of ${where}`),
       }));
       if (this.waiting >= MAX_WAITING)
         throw ERRORS.GH_WRITE_NOT_SENT(

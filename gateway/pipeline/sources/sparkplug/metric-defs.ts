@@ -8,16 +8,14 @@ import { datatypeName, metricValue, propertySetValue, uint64, type Json } from '
 export interface MetricDef {
   name: string;
   datatype: number | undefined;
-  /** The birth's alias (decimal string), which a command uses in place of the name. */
-  alias: string | undefined;
 }
 
-/** The definitions of one node's or device's birth (one object per metric, in both maps). */
+/** The definitions of one node's or device's birth. */
 export interface Metrics {
   /** alias (decimal string) -> definition */
   aliases: Map<string, MetricDef>;
-  /** name -> definition */
-  names: Map<string, MetricDef>;
+  /** name -> datatype */
+  names: Map<string, number | undefined>;
   /** The birth had more metrics than the bound let in. */
   truncated: boolean;
 }
@@ -39,9 +37,8 @@ export function defineMetrics(into: Metrics, metrics: readonly RawMetric[], room
       return { added, full: true };
     }
     if (!into.names.has(m.name)) added++;
-    const def: MetricDef = { name: m.name, datatype: m.datatype, alias: m.alias };
-    into.names.set(m.name, def);
-    if (m.alias !== undefined) into.aliases.set(m.alias, def);
+    into.names.set(m.name, m.datatype);
+    if (m.alias !== undefined) into.aliases.set(m.alias, { name: m.name, datatype: m.datatype });
   }
   return { added, full: false };
 }
@@ -55,7 +52,7 @@ export function metricJson(m: RawMetric, defs: Metrics | undefined, out: { json:
   let name = m.name;
   let datatype = m.datatype;
   if (name !== undefined) {
-    if (datatype === undefined) datatype = defs?.names.get(name)?.datatype;
+    if (datatype === undefined) datatype = defs?.names.get(name);
   } else if (m.alias !== undefined) {
     const def = defs?.aliases.get(m.alias);
     if (def) {
