@@ -315,3 +315,21 @@ test('sparkplug options: a reply topic that is the command topic is refused', ()
   const ok = sparkplugSourceSchema.parse({ type: 'sparkplug', name: 's', commands: { topic: 'cmd/spb/#' } });
   assert.deepEqual(ok.commands, { topic: 'cmd/spb/#' });
 });
+
+test('sparkplug commands: a node seen only in data (no birth since the start), or whose birth was too large, is not written', () => {
+  const r = rig();
+  r.state.message({ group: 'plant1', type: 'NDATA', node: 'edge5' }, { timestamp: '1700000000001', seq: '4', metrics: [{ alias: '1', intValue: 1 }] }, 1000);
+  const before = r.send({ node: 'edge5', metric: 'x', value: 1 });
+  assert.equal(before.code, 'GH_WRITE_TARGET_UNKNOWN');
+  assert.match(
+    String(before.error),
+    /edge node 'plant1\/edge5': no NBIRTH of it has been seen since the source started\. Fix: send the command again once its birth has come/,
+  );
+  r.state.birthDropped('plant1', 'edge7', 2000);
+  const big = r.send({ node: 'edge7', metric: 'Mode', value: 'x' });
+  assert.match(
+    String(big.error),
+    /edge node 'plant1\/edge7': its last birth was over the source's maxMessageBytes and was dropped unread \(raise maxMessageBytes\)/,
+  );
+  assert.equal(r.conn.sent.length, 0);
+});

@@ -52,10 +52,11 @@ export function commandTarget(
   const n = theNode(state, cmd.group, cmd.node);
   const nodeName = `edge node '${n.group}/${n.node}'`;
   if (!n.online) {
-    const why =
-      n.offlineAt !== undefined
+    const why = n.birthDropped
+      ? "its last birth was over the source's maxMessageBytes and was dropped unread (raise maxMessageBytes)"
+      : n.offlineAt !== undefined
         ? `it is offline (its NDEATH came at ${new Date(n.offlineAt).toISOString()})`
-        : 'no NBIRTH of it has been seen since the source started (a rebirth is requested at its next message)';
+        : 'no NBIRTH of it has been seen since the source started';
     throw unknown(nodeName, why, LATER);
   }
   let defs: Metrics = n;
