@@ -6,12 +6,13 @@
 //   {"node":"edge7","device":"press3","metrics":{"Setpoint":42.5,"Mode":"auto"},"id":"c1"}
 //   {"node":"edge7","metric":"Node Control/Reboot","value":true}      (one metric, the short form)
 //
-// Each metric goes by the alias its birth gave it (by name when it has none), with the birth's
-// datatype and its value in the field that datatype travels in (write-value.ts), the payload and
-// each metric stamped with the time; QoS 0, not retained, no seq (Sparkplug's rules for commands).
-// The datatype field is sent too, which Sparkplug 3.0 says a command SHOULD NOT carry: a decoder
-// that reads a value by the metric's own datatype (a negative Int32 is a uint32 on the wire) needs
-// it, and a command is one small message.
+// Each metric goes by the alias its birth gave it, the name left out (by name when it has none:
+// Sparkplug 3.0 tck-id-payloads-alias-data-cmd-requirement), with the birth's datatype and its
+// value in the field that datatype travels in (write-value.ts), the payload and each metric
+// stamped with the time (tck-id-topics-ncmd-timestamp); QoS 0, not retained
+// (tck-id-topics-ncmd-mqtt), no seq. The datatype field is sent too, which a command SHOULD NOT
+// carry (tck-id-payloads-metric-datatype-not-req): a decoder that reads a value by the metric's own
+// datatype (a negative Int32 is a uint32 on the wire) needs it, and a command is one small message.
 //
 // Everything is checked before anything is sent, and a command is sent whole or not at all:
 // refused (`"ok":false`, a `code`, an `error` saying what and how to fix) when malformed
