@@ -216,8 +216,12 @@ export async function hostileClient(port: number, r: number, victim = 'chaos-1')
     c.once('close', () => done('connection closed'));
     c.once('connect', () => {
       if (takeover) done('connected');
+      // No key a leg's id uses (id, v, f, d, s, h: chaos-report.ts deadLetterIds): it was {"h":1}, and
+      // its dead letter at a destination with a record limit (mqtt: 128 KiB) read as the http leg's record 1.
       else
-        c.publish('hostile/big', JSON.stringify({ h: 1, pad: 'z'.repeat(200_000) }), { qos: 1 }, (err) => done(err ? `refused: ${err.message}` : 'PUBACKed'));
+        c.publish('hostile/big', JSON.stringify({ hostile: true, pad: 'z'.repeat(200_000) }), { qos: 1 }, (err) =>
+          done(err ? `refused: ${err.message}` : 'PUBACKed'),
+        );
     });
   });
   c.end(true);
