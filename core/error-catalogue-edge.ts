@@ -109,4 +109,11 @@ export const EDGE_ERRORS = {
     message: '{file}: {reason}',
     hint: 'a torn last journal line after a kill -9 or power cut costs only that change; a corrupt snapshot is kept as <file>.corrupt; a write error retries every 5 s (free disk space)',
   },
+  GH_SHADOW_REJECTED: {
+    group: 'broker',
+    meaning:
+      "The local Device Shadow service refused a request of the admin API or `gatehouse shadow` with AWS's code and message (400 malformed, 404 no such shadow, 409 version conflict, 413 too large, 429 a limit); over MQTT the same refusal is the answer on .../rejected",
+    message: '{code} {message}',
+    hint: 'see docs/shadows.md for the request document and the limits (shadows.maxShadows, maxStateBytes, maxInFlight)',
+  },
 } as const satisfies Record<string, ErrorSpec>;

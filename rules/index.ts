@@ -29,5 +29,6 @@ export * from './windows/index.js';
 export { compileTemplate, type CompiledTemplate } from './sql/template.js';
 export { EvalContext, evalContextOf } from './sql/context.js';
 export { compactJson } from './sql/json-decimal.js';
+export { NO_SHADOWS } from './sql/functions/shadow.js';
 export { createFunctionRegistry, type FunctionRegistry, type FunctionRegistryOptions, type SqlFunctionDef } from './sql/functions/index.js';
 export { PROTO_MAX_JSON_CHARS, PROTO_MAX_PAYLOAD_BYTES } from './sql/functions/proto.js';

@@ -10,6 +10,7 @@ import type {
   ActionFactoryTools,
   ActionRegistry,
   ProtoDescriptorSource,
+  ShadowLookup,
   RuleCounters,
   RuleDefinition,
   RuleSetDefinition,
@@ -55,6 +56,8 @@ export interface CompileRuleSetExtras {
   functions?: FunctionRegistry;
   /** Where decode(*, 'proto', ...) reads descriptors (unused when `functions` is given: that registry has its own). */
   protoDescriptors?: ProtoDescriptorSource;
+  /** The gateway's local shadows, for get_thing_shadow() (unused when `functions` is given). */
+  shadows?: ShadowLookup;
   hooks?: CompilerHooks;
   options?: Partial<RuleSetCompileOptions>;
   /** Name used in error messages (e.g. the file path). */
@@ -140,7 +143,7 @@ export function compileRuleSet(def: RuleSetDefinition | unknown, registry: Actio
   const source = extras.source ?? 'rule set';
   const valid = parseRuleSet(def, source);
   const opts = ruleSetCompileOptionsSchema.parse(extras.options ?? {});
-  const functions = extras.functions ?? createFunctionRegistry({ protoDescriptors: extras.protoDescriptors });
+  const functions = extras.functions ?? createFunctionRegistry({ protoDescriptors: extras.protoDescriptors, shadows: extras.shadows });
   const issues: RuleSetIssue[] = [];
   const checkIssues = new Set<RuleSetIssue>();
   const rules: CompiledRule[] = [];

@@ -83,6 +83,16 @@ export interface ProtoDescriptorSource {
   pathOf(bucket: string, key: string): string;
 }
 
+/**
+ * The gateway's local Device Shadows, read by get_thing_shadow(thingName[, shadowName], roleArn)
+ * (gateway/shadow/). Handed to the rule set compiler by the gateway, as the Protobuf descriptors
+ * are (rules/ holds no shadows). Synchronous: the gateway keeps its shadows in memory.
+ */
+export interface ShadowLookup {
+  /** The shadow document as get/accepted shows it (state with delta, metadata, version, timestamp), or undefined when it does not exist. */
+  get(thingName: string, shadowName: string | undefined): unknown;
+}
+
 export interface RuleCounters {
   matched: number;
   emitted: number;

@@ -17,6 +17,7 @@ const ROUTES: ReadonlyMap<string, readonly string[]> = new Map([
   ['/api/jobs', ['GET', 'HEAD']],
   ['/api/events', ['GET', 'HEAD']],
   ['/api/dead-letters', ['GET', 'HEAD']],
+  ['/api/shadows', ['GET', 'HEAD']],
 ]);
 
 /** `/api/streams/{name}/records`: read (GET), or purge a dead-letter stream (DELETE ?through=SEQ). */
@@ -38,6 +39,7 @@ export const KNOWN_ROUTES: readonly string[] = [
   '/api/streams/{dlq}/dead-letters',
   'POST /api/streams/{dlq}/redrive',
   'DELETE /api/streams/{name}?records=N',
+  'GET|POST|DELETE /api/shadows/{thing}?name=N',
 ];
 
 /** The methods a known path takes (for 405 and its `Allow` header), undefined for an unknown path. */
@@ -46,6 +48,7 @@ export function allowedMethods(path: string): readonly string[] | undefined {
   if (REDRIVE_ROUTE.test(path)) return ['POST'];
   if (DEAD_LETTERS_ROUTE.test(path)) return ['GET', 'HEAD'];
   if (STREAM_ROUTE.test(path)) return ['DELETE'];
+  if (/^\/api\/shadows\/[^/]+$/.test(path)) return ['GET', 'HEAD', 'POST', 'DELETE'];
   return ROUTES.get(path);
 }
 

@@ -27,6 +27,7 @@ import type { StoredRecord } from '../store/types.js';
 import { deadLetterRoute } from './dead-letter-routes.js';
 import type { DeadLetterOps } from './dead-letters.js';
 import { streamDropRoute } from './stream-drop-route.js';
+import { shadowRoute, type ShadowOps } from './shadow-route.js';
 import type { StreamDropOps } from './stream-drop.js';
 import { HttpError, RECORDS_MAX_LIMIT, errorReply, parseIntParam, readBody, rejectedBody, sendJson, streamRecords } from './replies.js';
 import { urlHost } from '../../core/bind-host.js';
@@ -77,6 +78,8 @@ export interface AdminSource {
   deadLetters?: DeadLetterOps;
   /** Drop a stream nothing uses (stream-drop-route.ts). */
   streamDrop?: StreamDropOps;
+  /** The local Device Shadows: list, get, update, delete (shadow-route.ts). */
+  shadows?: ShadowOps;
 }
 
 export interface AdminServer {
@@ -249,6 +252,8 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     if (dead) return sendJson(res, dead[0], dead[1]);
     const drop = await streamDropRoute(method, path, url, source.streamDrop);
     if (drop) return sendJson(res, drop[0], drop[1]);
+    const shadow = await shadowRoute(method, path, url, req, options.maxBodyBytes, source.shadows);
+    if (shadow) return sendJson(res, shadow[0], shadow[1]);
     throw notRouted(req.method, path);
   }
 

@@ -3,7 +3,7 @@ import { protoDescriptorDirOf, protoDescriptorFolder } from '../pipeline/proto-d
 import { configProblems, loadConfig, DEFAULT_RULE_SET, defaultExporters } from '../config/index.js';
 import { combineProblems } from '../../core/validation.js';
 import { configFileProblems, configWarnings } from '../config/checks.js';
-import { compileRuleSet, loadRuleSetFile, validateRuleSet } from '../../rules/index.js';
+import { NO_SHADOWS, compileRuleSet, loadRuleSetFile, validateRuleSet } from '../../rules/index.js';
 import { buildActionRegistry } from '../pipeline/actions/index.js';
 import { allDestinationKinds } from '../upstream/registry.js';
 import { ERRORS, GatehouseError } from '../../core/errors.js';
@@ -77,6 +77,8 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
           const c = compileRuleSet(def, registry, {
             source: config.rulesFile ?? `${file} (rules)`,
             protoDescriptors: protoDescriptorFolder(protoDescriptorDirOf(config)),
+            // get_thing_shadow() compiles as it does at start: with the local shadows on
+            ...(config.shadows.enabled ? { shadows: NO_SHADOWS } : {}),
           });
           await validateRuleSet(c, config.rulesFile ?? `${file} (rules)`);
           return c;

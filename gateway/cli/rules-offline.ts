@@ -10,6 +10,7 @@ import {
   compileRuleSet,
   compileSql,
   createFunctionRegistry,
+  NO_SHADOWS,
   EvalContext,
   loadRuleSetFile,
   rulesetError,
@@ -136,7 +137,7 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
   let query: CompiledQuery;
   try {
     const protoDescriptors = protoDescriptorFolder(resolve(values['proto-dir'] ?? DEFAULT_PROTO_DIR));
-    query = compileSql(values.sql!, { sqlVersion: version as SqlVersion, functions: createFunctionRegistry({ protoDescriptors }) });
+    query = compileSql(values.sql!, { sqlVersion: version as SqlVersion, functions: createFunctionRegistry({ protoDescriptors, shadows: NO_SHADOWS }) });
   } catch (err) {
     sayError(io, err);
     return 2;
@@ -283,7 +284,7 @@ export async function runRulesCheck(argv: string[], io: CliIO, registry: ActionR
   const file = positionals[0]!;
   try {
     const def = await loadRuleSetFile(file);
-    const set = compileRuleSet(def, registry, { source: file, protoDescriptors: protoDescriptorFolder(resolve(protoDir)) });
+    const set = compileRuleSet(def, registry, { source: file, protoDescriptors: protoDescriptorFolder(resolve(protoDir)), shadows: NO_SHADOWS });
     const enabled = set.rules.filter((r) => r.enabled).length;
     io.stdout.write(`${file}: OK, rule set version ${set.version}, ${set.rules.length} rule${set.rules.length === 1 ? '' : 's'} (${enabled} enabled)\n`);
     // A rule without FROM matches no topic: say so, in case FROM was forgotten rather than meant.

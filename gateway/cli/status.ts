@@ -42,6 +42,8 @@ export interface Overview {
   rules?: { activeVersion?: number | null; activeConfirmed?: boolean | null };
   /** The board (runtime/host/health.ts hostOverview); null or absent where none of its files exist. */
   host?: HostOverview | null;
+  /** Device shadows kept (gateway/shadow/); null when the service is switched off. */
+  shadows?: number | null;
 }
 
 export interface HostOverview {
@@ -132,6 +134,7 @@ export function statusSummary(o: Overview): Record<string, unknown> {
     exportersInBackoff: exporters.filter((e) => e.state === 'backoff').length,
     rules: { version: o.rules?.activeVersion ?? null, confirmed: o.rules?.activeConfirmed ?? null },
     host: o.host ?? null,
+    shadows: o.shadows ?? null,
   };
 }
 
@@ -164,7 +167,7 @@ export function describeStatus(o: Overview): string[] {
   // A damaged store repaired at start: records may be lost (GH_STORE_REPAIRED).
   if (o.health.notice) lines.push(`  NOTICE: ${o.health.notice}`);
   lines.push(
-    `  ingest ${fmtRate(sum.rates.in)} msgs/s, export ${fmtRate(sum.rates.out)} records/s; ${sum.clients} MQTT client(s); serial links ${sum.links.open}/${sum.links.total} open`,
+    `  ingest ${fmtRate(sum.rates.in)} msgs/s, export ${fmtRate(sum.rates.out)} records/s; ${sum.clients} MQTT client(s); serial links ${sum.links.open}/${sum.links.total} open${o.shadows ? `; ${o.shadows} device shadow(s)` : ''}`,
   );
   lines.push(
     `  ${sum.streams} stream(s), backlog ${sum.backlogRecords} record(s)${sum.exportersInBackoff ? `, ${sum.exportersInBackoff} exporter(s) in backoff (gatehouse streams)` : ''}`,

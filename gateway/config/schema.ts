@@ -17,6 +17,7 @@ import type { SerialLinkOptionsSchema } from '../../firmware-bridge/options.js';
 import { controlOptionsSchema, jobsOptionsSchema } from '../control/options.js';
 import { statefulOptionsSchema } from '../../rules/index.js';
 import { networkOptionsSchema } from '../upstream/proxy-options.js';
+import { shadowOptionsSchema } from '../shadow/options.js';
 
 const KiB = 1024;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -175,6 +176,7 @@ export const configBaseSchema = z
       .prefault({})
       .describe('The shared uplink.'),
     network: networkOptionsSchema.prefault({}),
+    shadows: shadowOptionsSchema.prefault({}),
     serial: serialSection(NO_ENTRIES),
     sources: sourcesSection(NO_ENTRIES),
     admin: adminOptionsSchema.prefault({}),

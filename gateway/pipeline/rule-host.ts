@@ -18,7 +18,7 @@ import { clocksOf } from '../../core/clock.js';
 import type { LocalStreams } from '../store/types.js';
 import type { Message } from '../../core/message.js';
 import { compileRuleSet, loadRuleSetFile, validateRuleSet } from '../../rules/index.js';
-import type { ActionRegistry, CompiledRuleSet, ProtoDescriptorSource, RuleCounters, RuleEngine, RuleSetDefinition } from '../../rules/index.js';
+import type { ActionRegistry, CompiledRuleSet, ProtoDescriptorSource, RuleCounters, ShadowLookup, RuleEngine, RuleSetDefinition } from '../../rules/index.js';
 import { defaultVerifier, type UpdateVerifier } from '../control/verify.js';
 import type { ApplyBytesOptions, MetaWrites, RollbackOptions, RuleSetTarget, RuleUpdateStatus } from '../control/rule-set-target.js';
 import { codeOf, errorsOf, readRuleSetBytes, refusedLogs, type RefusedLogs } from './rule-set-bytes.js';
@@ -57,6 +57,8 @@ export interface RuleHostDeps extends RuntimeDeps {
   ruleState?: RuleStateOptions;
   /** Where decode(*, 'proto', ...) reads descriptors (protoDescriptorDir); read again at each compile. */
   protoDescriptors?: ProtoDescriptorSource;
+  /** The local Device Shadows get_thing_shadow() reads (gateway/shadow/); none: the function is refused. */
+  shadows?: ShadowLookup;
   /**
    * The set the gateway runs when the config names none (DEFAULT_RULE_SET). Nobody wrote it, so a
    * stored copy of it does not outrank a set a user wrote with the same version (at start, or as
@@ -124,7 +126,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
   async check(def: unknown, source: string): Promise<CompiledRuleSet> {
     // An upstream action takes its destination's schema at compile, synchronously: its kind first.
     await this.deps.destinations?.load(upstreamKindsOf(def));
-    const compiled = compileRuleSet(def, this.registry, { source, protoDescriptors: this.deps.protoDescriptors });
+    const compiled = compileRuleSet(def, this.registry, { source, protoDescriptors: this.deps.protoDescriptors, shadows: this.deps.shadows });
     await validateRuleSet(compiled, source);
     return compiled;
   }

@@ -7,7 +7,7 @@
 // Apart from the rule host because it is store housekeeping, not the rule set's life cycle.
 import type { Logger } from 'pino';
 import { errorMessage } from '../../core/errors.js';
-import { compileRuleSet, type ActionRegistry, type RuleSetDefinition } from '../../rules/index.js';
+import { NO_SHADOWS, compileRuleSet, type ActionRegistry, type RuleSetDefinition } from '../../rules/index.js';
 import { stateKey } from '../../rules/windows/index.js';
 import type { LocalStreams } from '../store/types.js';
 
@@ -29,7 +29,7 @@ export async function sweepRuleState(
     const used = new Set<string>();
     for (const def of keep) {
       if (!def) continue;
-      for (const rule of compileRuleSet(def, actions).rules) used.add(stateKey(rule.name, rule.query));
+      for (const rule of compileRuleSet(def, actions, { shadows: NO_SHADOWS }).rules) used.add(stateKey(rule.name, rule.query));
     }
     const stale = (await streams.metaKeys(RULE_STATE_PREFIX)).filter((k) => !used.has(k) && !used.has(k.replace(/\/emitted$/, '')));
     if (stale.length === 0) return 0;

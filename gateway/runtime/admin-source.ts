@@ -50,6 +50,8 @@ export interface AdminParts {
   /** For the dead-letter routes (redrive, purge): their counters and log lines. */
   registry?: Registry;
   logger?: Logger;
+  /** The local Device Shadows (gateway/shadow/), for the /api/shadows routes and the overview's count. */
+  shadows?: { admin: NonNullable<AdminSource['shadows']>; count(): number };
 }
 
 export function buildAdminSource(gw: AdminParts, stopping: () => boolean, version: string): AdminSource {
@@ -183,9 +185,12 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
         certificates: allCertificates(gw),
         // The board: temperatures, throttling flags, pressure, eMMC wear, memory (null where none of it exists).
         host: hostOverview(gw.host),
+        // the local Device Shadows kept (null: the service is switched off)
+        shadows: gw.shadows ? gw.shadows.count() : null,
       };
     },
     staticFiles: () => statusPageFiles(),
+    ...(gw.shadows ? { shadows: gw.shadows.admin } : {}),
     ...(gw.registry && gw.logger
       ? {
           ...deadLetterAndDropOps(gw, gw.registry, gw.logger),

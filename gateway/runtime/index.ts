@@ -56,6 +56,7 @@ import { startHostHealth, type HostHealth } from './host/health.js';
 import { createUpdateVerifier } from '../control/verify.js';
 import { controlTopicGuard, controlTopics, startControlPlane, type ControlPlane, type JobRunEvent } from '../control/index.js';
 import { sourceListeners } from './source-listeners.js';
+import { ShadowSource } from '../shadow/index.js';
 
 export interface GatewayOptions {
   logger: Logger;
@@ -105,6 +106,8 @@ export interface Gateway {
   readonly certs: CertWatch;
   /** The board's temperature, power and wear (runtime/host/health.ts). */
   readonly host: HostHealth;
+  /** The local Device Shadow service (gateway/shadow/); absent with shadows.enabled: false. */
+  readonly shadows?: ShadowSource;
   /** Wall time (epoch ms) of the start: shown, never subtracted from (the wall clock is stepped). */
   readonly startedAt: number;
   /** Monotonic ms (core/clock.ts monotonicNow) of the start: uptime = monotonicNow() - startedMono. */
@@ -183,10 +186,18 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
 
     // Sources, created but not reading. The broker is also an output (republish, serial echo, control).
     // MQTT 5 sessions with a Session Expiry Interval survive restarts in mqtt5-sessions.json
+    // The local Device Shadow service (gateway/shadow/): the broker hands it $aws/things/... publishes.
+    let brokerRef: Broker | undefined;
+    const shadows = config.shadows.enabled
+      ? new ShadowSource(config.shadows, { logger, registry, store: streams, publish: (p) => (brokerRef as Broker).publish(p) })
+      : undefined;
+    const controlGuard = controlTopicGuard(config.control, config.gatewayId);
     const mqtt = await BrokerSource.create(config.broker, {
       logger: logger.child({ c: 'broker' }),
       registry,
-      topicGuard: controlTopicGuard(config.control, config.gatewayId),
+      // clients may not publish on the control topics, nor the shadow service's answers
+      topicGuard: shadows ? { refusePublish: (topic, user) => shadows.refusePublish(topic) ?? controlGuard?.refusePublish(topic, user) } : controlGuard,
+      ...(shadows ? { thingsTap: shadows.handle } : {}),
       // the retained rule status is the gateway's own, not clients' data: outside broker.maxRetainedMessages / maxRetainedBytes
       gatewayStateTopics: [controlTopics(config.control.prefix, config.gatewayId).status],
       sessionFile: join(config.dataDir, 'mqtt5-sessions.json'),
@@ -195,6 +206,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       version: opts.version,
     });
     const broker = mqtt.broker;
+    brokerRef = broker;
     cleanup.push(() => broker.stop());
     const serial = await SerialSource.create(config.serial, { logger: logger.child({ c: 'serial' }), registry, broker });
     const republish = new RepublishSource(broker);
@@ -250,12 +262,13 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       verifier,
       ruleState: config.ruleState,
       protoDescriptors: protoDescriptorFolder(protoDescriptorDirOf(config)),
+      ...(shadows ? { shadows: shadows.lookup } : {}),
       builtInDefault: DEFAULT_RULE_SET,
       // The streams and exporters of the set's upstream actions (kinesis, http, ...), created before it runs.
       beforeInstall: (definition) => exporters.activate(upstreamStreamsOf([definition])),
     });
     const ingest = new Ingest(rules, streams);
-    const sources = new SourceSet([mqtt, serial, ...configured, controlSource, republish], ingest, registry);
+    const sources = new SourceSet([mqtt, serial, ...configured, controlSource, republish, ...(shadows ? [shadows] : [])], ingest, registry);
     // A start failing later stops the rules it loaded (their engine's timers, checkpoints and
     // metrics ran on, on a closed store, in a process that goes on: an embedder's); after the
     // sources (the clean-up runs last first), as a stop does: no message reaches stopped rules.
@@ -263,7 +276,8 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     cleanup.push(() => sources.stop());
 
     // Internal sources first: rules restored from the store may republish as soon as they start.
-    await sources.start((s) => s === republish || s === controlSource);
+    // (the shadows too: stored ones are read now, so get_thing_shadow() finds them from the first message)
+    await sources.start((s) => s === republish || s === controlSource || s === shadows);
     await rules.loadInitial(config.rulesFile ?? config.rules ?? DEFAULT_RULE_SET, config.rulesFile !== undefined);
     // Streams of upstream rule actions no rule uses any more keep their exporter until drained
     // (a removed or changed action's backlog: pipeline/rule-exporters.ts); checked at each update.
@@ -357,6 +371,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       installationId: installationId.known,
       certs,
       host,
+      ...(shadows ? { shadows } : {}),
       // The served ones beside them in /healthz: the broker's TLS listeners', http sources', the admin API's once it runs.
       served: () => [...broker.servedCertificates(), ...sources.servedCertificates(), ...(admin?.servedCertificates() ?? [])],
     };

@@ -3,6 +3,7 @@
 // the returned promise (broker/hooks.ts, broker/inflight.ts). The broker is also an output of the
 // pipeline (republish, serial echo, control publish to its subscribers): `broker` is exposed for that.
 import type { RuntimeDeps } from '../../../core/deps.js';
+import type { Message } from '../../../core/message.js';
 import { createBroker, type Broker, type BrokerOptions, type TopicGuard } from '../../broker/index.js';
 import type { Intake, Source, SourceStatus } from '../contract.js';
 import { BoundIntake } from './bound-intake.js';
@@ -18,10 +19,31 @@ export class BrokerSource implements Source {
   /** Create the broker (not listening): other parts may subscribe and publish before start(). */
   static async create(
     options: BrokerOptions,
-    deps: RuntimeDeps & { topicGuard?: TopicGuard; sessionFile?: string; retainedFile?: string; gatewayStateTopics?: readonly string[]; version?: string },
+    deps: RuntimeDeps & {
+      topicGuard?: TopicGuard;
+      sessionFile?: string;
+      retainedFile?: string;
+      gatewayStateTopics?: readonly string[];
+      /**
+       * Told of each client publish on a `$aws/things/...` topic (the local Device Shadow service,
+       * gateway/shadow/): a promise the acknowledgement waits for too, or undefined. Other topics
+       * pay one character check.
+       */
+      thingsTap?: (msg: Message) => Promise<void> | undefined;
+      /** The gateway's version, on $SYS/broker/version. */
+      version?: string;
+    },
   ): Promise<BrokerSource> {
     let self: BrokerSource | undefined;
-    const broker = await createBroker(options, { ...deps, onPublish: (msg) => (self as BrokerSource).intake.submit(msg) });
+    const tap = deps.thingsTap;
+    const onPublish = (msg: Message): Promise<void> | undefined => {
+      const submitted = (self as BrokerSource).intake.submit(msg);
+      if (tap === undefined || msg.topic.charCodeAt(0) !== 36 || !msg.topic.startsWith('$aws/things/')) return submitted;
+      const tapped = tap(msg);
+      if (tapped === undefined) return submitted;
+      return submitted === undefined ? tapped : Promise.all([submitted, tapped]).then(() => undefined);
+    };
+    const broker = await createBroker(options, { ...deps, onPublish });
     self = new BrokerSource(broker);
     return self;
   }

@@ -9,7 +9,8 @@ import { registerMisc } from './misc.js';
 import { registerAnomaly } from './anomaly.js';
 import { registerWindowFunctions } from '../../windows/context.js';
 import { ProtoDecoder } from './proto.js';
-import type { ProtoDescriptorSource } from '../../types.js';
+import type { ProtoDescriptorSource, ShadowLookup } from '../../types.js';
+import { registerShadow } from './shadow.js';
 
 export * from './types.js';
 
@@ -41,8 +42,8 @@ export const CLOUD_FUNCTIONS: ReadonlyMap<string, { reason: string; hint: string
   [
     'get_thing_shadow',
     {
-      reason: `reads a thing's shadow from the AWS IoT Device Shadow service${CLOUD}`,
-      hint: 'read the shadow upstream, or have the device publish the state it needs',
+      reason: "reads a thing's shadow: the gateway's local shadows are switched off (shadows.enabled: false)",
+      hint: 'switch the local shadows on (shadows.enabled: true, docs/shadows.md), or have the device publish the state it needs',
     },
   ],
   [
@@ -62,6 +63,8 @@ export const CLOUD_FUNCTIONS: ReadonlyMap<string, { reason: string; hint: string
 export interface FunctionRegistryOptions {
   /** Where decode(*, 'proto', bucket, key, ...) reads descriptors (the gateway's folder); without it such a rule compiles unchecked and fails when it runs. */
   protoDescriptors?: ProtoDescriptorSource;
+  /** The gateway's local shadows: get_thing_shadow() reads them (without: the function is refused, as a cloud function). */
+  shadows?: ShadowLookup;
 }
 
 /**
@@ -78,5 +81,6 @@ export function createFunctionRegistry(opts: FunctionRegistryOptions = {}): Func
   registerMisc(reg);
   registerAnomaly(reg);
   registerWindowFunctions(reg);
+  if (opts.shadows) registerShadow(reg, opts.shadows);
   return reg;
 }
