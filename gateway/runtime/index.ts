@@ -245,7 +245,8 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     const actions = buildActionRegistry({
       mode: 'live',
       deps: { logger: logger.child({ c: 'actions' }), registry, dataDir: config.dataDir },
-      publisher: republish.publisher,
+      // a rule republishing to $$aws/things/<thing>/shadow/update updates that shadow (gateway/shadow/)
+      publisher: shadows ? shadows.tapPublisher(republish.publisher) : republish.publisher,
       streams,
       links: serial.bridge,
       exporters,

@@ -15,6 +15,7 @@ import { rateLimitedLog } from '../../core/rate-log.js';
 import { errorMessage } from '../../core/errors.js';
 import { monotonicNow } from '../../core/clock.js';
 import { InternalSource } from '../pipeline/sources/internal-source.js';
+import type { Publisher } from '../pipeline/actions/republish.js';
 import type { ShadowOptions } from './options.js';
 import { THINGS_PREFIX, parseShadowTopic, reservedShadowPublish, type ShadowOp } from './topics.js';
 import type { Outcome, ShadowService, ShadowStore, ShadowSummary } from './service.js';
@@ -88,6 +89,28 @@ export class ShadowSource extends InternalSource {
     if (this.stopping) return Promise.reject(new Error('the gateway is stopping: shadow request not taken'));
     return this.load().then((s) => s.request(t.op as ShadowOp, t.thing, t.name, msg.payload, 'mqtt').then(() => undefined));
   };
+
+  /**
+   * The republish action's publisher with the shadow requests a rule makes handled too: AWS's
+   * common rule `republish` to `$$aws/things/${topic(2)}/shadow/update` updates the shadow. Its
+   * promise (the action's) then covers the document's write.
+   */
+  tapPublisher(inner: Publisher): Publisher {
+    return {
+      publish: (p) => {
+        const published = inner.publish(p);
+        if (!isThingsTopic(p.topic)) return published;
+        const tapped = this.handle({
+          topic: p.topic,
+          payload: p.payload,
+          qos: p.qos,
+          source: { kind: 'internal', id: p.sourceRule ?? 'rule' },
+          receivedAt: (this.deps.now ?? Date.now)(),
+        });
+        return tapped === undefined ? published : Promise.all([published, tapped]).then(() => undefined);
+      },
+    };
+  }
 
   /** The broker's topic guard part: clients may not publish the service's answers. */
   readonly refusePublish = (topic: string): string | undefined => (topic.charCodeAt(0) === 36 ? reservedShadowPublish(topic) : undefined);
