@@ -117,6 +117,10 @@ const LAZY: ReadonlyArray<[string, string]> = [
   ['net-snmp', '/node_modules/net-snmp/'],
   ['sparkplug source', '/gateway/pipeline/sources/sparkplug/source.'],
   ['sparkplug source options', '/gateway/pipeline/sources/sparkplug/options.'],
+  // The Device Shadow service is on by default, but only its door (gateway/shadow/index.ts) loads
+  // at start: the service and its documents at the first $aws/things/ request (or a stored shadow).
+  ['shadow service', '/gateway/shadow/service.'],
+  ['shadow documents', '/gateway/shadow/document.'],
   // Destination kinds (upstream/loaders.ts): the default configuration exports to files only. The
   // static registry of every kind is the CLI's (config-docs, check-config), not the start's.
   ['destination kinds registry', '/gateway/upstream/registry.'],
