@@ -24,7 +24,7 @@ commands:
   streams drop NAME [--records N]   drop a stream nothing uses any more, with the N records it holds
   jobs [--admin URL | --config FILE]      list scheduled jobs of the running gateway: last run, next run, counts
   sources [--admin URL | --config FILE]   list configured sources of the running gateway: state, summary, last error
-  shadow get|update|delete|list [THING] [--name N]   the running gateway's local Device Shadows
+  shadow get|update|delete|list [THING] [--name SHADOW]   the running gateway's local Device Shadows (docs/shadows.md)
   diagnose [--config FILE] [--out FILE|DIR]   one file for support: system, board health, config (secrets redacted), status, logs
   passwd [PASSWORD]                 hash a password for broker.users or an http source's auth.users (reads stdin when omitted)
   rules eval|check|list|apply|rollback|sign|keygen ...   evaluate, validate, sign and manage rule sets

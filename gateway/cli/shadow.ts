@@ -6,17 +6,40 @@ import { GatehouseError } from '../../core/errors.js';
 import { ADMIN_COMMAND_OPTIONS, ADMIN_FLAGS_HELP, JSON_FLAG_HELP, adminRequest, resolveAdmin } from './admin-client.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
 
-const USAGE = `gatehouse shadow get|delete THING [--name SHADOW] | shadow update THING DOCUMENT|--file FILE [--name SHADOW] | shadow list   [--admin URL | --config FILE] [--token T] [--json]`;
+const ADMIN = '[--admin URL | --config FILE] [--token T]';
+const NAME_HELP = '  --name SHADOW    a named shadow ($aws/things/THING/shadow/name/SHADOW/...); without: the classic one';
+
+/** Each subcommand's usage line and what it does. */
+const VERBS: Record<string, { usage: string; help: string }> = {
+  get: {
+    usage: `gatehouse shadow get THING [--name SHADOW] ${ADMIN}`,
+    help: 'Prints the document as get/accepted has it: state (desired, reported, delta), metadata, version, timestamp.',
+  },
+  update: {
+    usage: `gatehouse shadow update THING DOCUMENT|--file FILE [--name SHADOW] ${ADMIN}`,
+    help: `Applies an update request document, e.g. '{"state":{"desired":{"color":"red"}}}' (or --file FILE, - for stdin),
+and prints update/accepted; the delta and documents go to the devices as for an update over MQTT.
+  --file FILE      read the document from FILE (- for stdin)`,
+  },
+  delete: {
+    usage: `gatehouse shadow delete THING [--name SHADOW] ${ADMIN}`,
+    help: 'Deletes the shadow and prints delete/accepted (a new document within 48 hours continues its version).',
+  },
+  list: {
+    usage: `gatehouse shadow list ${ADMIN} [--json]`,
+    help: `Lists every shadow: thing, name, version, last update, state size.
+${JSON_FLAG_HELP}`,
+  },
+};
+
+const USAGE = Object.values(VERBS)
+  .map((v) => v.usage)
+  .join('\n       ');
 
 const HELP = `usage: ${USAGE}
-The gateway's local Device Shadows (AWS IoT's shadow topics on its broker, docs/shadows.md):
-  get THING         the document: state (desired, reported, delta), metadata, version
-  update THING DOC  apply an update request document, e.g. '{"state":{"desired":{"color":"red"}}}'
-                    (or --file FILE, - for stdin): answered as update/accepted, and the delta and
-                    documents published to the devices as for an update over MQTT
-  delete THING      delete the shadow (a new one within 48 hours continues its version)
-  list              every shadow: thing, name, version, last update, state size
-  --name SHADOW     a named shadow ($aws/things/THING/shadow/name/SHADOW/...); without: the classic one
+The gateway's local Device Shadows (AWS IoT's shadow topics on its broker, docs/shadows.md), over its admin API.
+${NAME_HELP}
+  --file FILE      (update) read the document from FILE (- for stdin)
 ${ADMIN_FLAGS_HELP}
 ${JSON_FLAG_HELP}`;
 
@@ -37,11 +60,12 @@ async function readStdin(): Promise<Buffer> {
 export async function runShadow(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseCliArgs(argv, { ...ADMIN_COMMAND_OPTIONS, name: { type: 'string' }, file: { type: 'string' } }, USAGE, true);
   const v = values as { help?: boolean; admin?: string; config?: string; token?: string; json?: boolean; name?: string; file?: string };
+  const [verb, thing, doc, ...extra] = positionals;
   if (v.help) {
-    writeLine(io.stdout, HELP);
+    const one = verb === undefined ? undefined : VERBS[verb];
+    writeLine(io.stdout, one ? `usage: ${one.usage}\n${one.help}\n${verb === 'list' ? '' : `${NAME_HELP}\n`}${ADMIN_FLAGS_HELP}` : HELP);
     return 0;
   }
-  const [verb, thing, doc, ...extra] = positionals;
   const bad = (why: string): GatehouseError => new GatehouseError('GH_ARG_INVALID', why, { hint: `usage: ${USAGE}` });
   if (verb === 'list') {
     if (positionals.length !== 1) throw bad('shadow list takes no THING');

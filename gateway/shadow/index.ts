@@ -57,7 +57,7 @@ export class ShadowSource extends InternalSource {
       'code',
     ]);
     const self = this;
-    gauge(registry, 'gatehouse_shadow_count', 'Device shadows the gateway keeps (classic and named)', [], {
+    gauge(registry, 'gatehouse_shadows', 'Device shadows the gateway keeps (classic and named)', [], {
       collect() {
         this.set(self.count());
       },

@@ -90,10 +90,10 @@ test('GET /api/sources and /api/overview list every source; /metrics has gatehou
   const sources = res.body.sources as Array<{ kind: string; name: string; state: string }>;
   assert.deepEqual(
     sources.map((s) => `${s.kind}/${s.name}:${s.state}`),
-    ['mqtt/broker:running', 'serial/serial:running', 'control/control:running', 'republish/republish:running'],
+    ['mqtt/broker:running', 'serial/serial:running', 'control/control:running', 'republish/republish:running', 'shadows/shadows:running'],
   );
   const overview = await call(`${base(gw)}/api/overview`);
-  assert.equal((overview.body.sources as unknown[]).length, 4);
+  assert.equal((overview.body.sources as unknown[]).length, 5);
   const metrics = await (await fetch(`${base(gw)}/metrics`)).text();
   assert.match(metrics, /gatehouse_source_up\{kind="mqtt",name="broker"\} 1/);
 });

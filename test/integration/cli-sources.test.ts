@@ -150,7 +150,7 @@ test('gatehouse sources: one line per configured source (file, mqtt, modbus) wit
   );
   assert.deepEqual(
     body.sources.map((s) => `${s.kind}/${s.name}`),
-    ['mqtt/broker', 'serial/serial', 'file/logs', 'mqtt/local', 'mqtt/cloud', 'modbus/plc-1', 'control/control', 'republish/republish'],
+    ['mqtt/broker', 'serial/serial', 'file/logs', 'mqtt/local', 'mqtt/cloud', 'modbus/plc-1', 'control/control', 'republish/republish', 'shadows/shadows'],
   );
   const local = body.sources.find((s) => s.name === 'local')!;
   assert.equal(local.details?.clientId, 'cli-sources-self');
@@ -171,6 +171,6 @@ test('gatehouse sources without `sources:` in the config: says so and where to c
   assert.equal(json.code, 0, json.err);
   assert.deepEqual(
     (JSON.parse(json.out) as { sources: Status[] }).sources.map((s) => s.name),
-    ['broker', 'serial', 'control', 'republish'],
+    ['broker', 'serial', 'control', 'republish', 'shadows'],
   );
 });

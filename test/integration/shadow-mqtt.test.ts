@@ -77,7 +77,7 @@ for (const protocolVersion of [4, 5] as const) {
       assert.equal(lamp.got.filter(([tp]) => tp === `${prefix}/update/delta`).length, 1, 'one delta: only the desired update made one');
 
       assert.equal(await metricValue(registry, 'gatehouse_shadow_requests_total', { operation: 'update', outcome: 'accepted' }), 3);
-      assert.equal(await metricValue(registry, 'gatehouse_shadow_count'), 1);
+      assert.equal(await metricValue(registry, 'gatehouse_shadows'), 1);
     });
   }
 }

@@ -68,7 +68,7 @@ test('each malformed or refused update is answered on update/rejected with AWS c
   assert.equal(await metricValue(registry, 'gatehouse_shadow_rejections_total', { code: '413' }), 1);
   assert.equal(await metricValue(registry, 'gatehouse_shadow_rejections_total', { code: '415' }), 1);
   assert.equal(await metricValue(registry, 'gatehouse_shadow_rejections_total', { code: '429' }), 1);
-  assert.equal(await metricValue(registry, 'gatehouse_shadow_count'), 2);
+  assert.equal(await metricValue(registry, 'gatehouse_shadows'), 2);
 });
 
 test('garbage on every request topic: each answered, the gateway goes on, the shadow unharmed', async (t) => {

@@ -220,6 +220,8 @@ const NOT_SECRET = new Set([
   'username',
   'users',
   'headers', // every value redacted (SECRET_MAP_KEY)
+  'shadows', // the Device Shadow service's options ('sha' in the name): flags and bounds
+  'maxShadows',
 ]);
 
 test('the schema guard: every key that may hold a secret is redacted or known not to be one', () => {

@@ -87,6 +87,7 @@ const CONFIG_KEYS = new Set([
   'jobs',
   'shutdownTimeoutMs',
   'protoDescriptorDir',
+  'shadows',
 ]);
 
 test('every YAML example in README.md and docs/ passes the CLI checks as written', async (t) => {
