@@ -242,7 +242,7 @@ export function acceptedAnswer(req: Request, doc: ShadowDoc, now: number): objec
     const v = req.state?.[part];
     if (v === undefined) continue;
     state[part] = v;
-    metadata[part] = v === null ? null : requestMeta(v, now);
+    metadata[part] = v === null ? { timestamp: now } : requestMeta(v, now);
   }
   return withToken({ state, metadata, version: doc.version, timestamp: now }, req.clientToken);
 }

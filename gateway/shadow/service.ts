@@ -166,6 +166,12 @@ export class ShadowService {
     } catch (err) {
       if (!(err instanceof ShadowRejection)) throw err;
       const r = err;
+      if (r.code === 413)
+        this.deps.rateLog(
+          'shadow-too-large',
+          { thing, name, maxStateBytes: options.maxStateBytes },
+          'shadow update over shadows.maxStateBytes: rejected (413)',
+        );
       this.deps.counters.answered(op, 'rejected');
       this.deps.counters.rejected(r.code);
       if (via === 'mqtt') await this.answer(`${prefix}/${op}/rejected`, rejectedAnswer(r, nowS, token ?? r.clientToken));
