@@ -42,7 +42,7 @@ export const CLOUD_FUNCTIONS: ReadonlyMap<string, { reason: string; hint: string
   [
     'get_thing_shadow',
     {
-      reason: "reads a thing's shadow: the gateway's local shadows are switched off (shadows.enabled: false)",
+      reason: "reads a thing's shadow from the gateway's local Device Shadow service, which is switched off (shadows.enabled: false)",
       hint: 'switch the local shadows on (shadows.enabled: true, docs/shadows.md), or have the device publish the state it needs',
     },
   ],
