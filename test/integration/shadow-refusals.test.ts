@@ -145,3 +145,29 @@ test('rules: one on update/accepted sees the answers, get_thing_shadow() reads t
   await waitUntil(() => shadowDoc(gw, 'oven2'), 'the shadow the rule wrote');
   assert.deepEqual(shadowDoc(gw, 'oven2')?.state, { reported: { temp: 5 } });
 });
+
+test("the admin API: a refusal is AWS's code as the HTTP status (GH_SHADOW_REJECTED); PUT is 405 with Allow; the list", async (t) => {
+  const { gw } = await startShadowGateway(t);
+  const base = `http://127.0.0.1:${gw.admin!.address().port}`;
+  const call = async (method: string, path: string, body?: string): Promise<{ status: number; json: Record<string, unknown>; allow: string | null }> => {
+    const res = await fetch(`${base}${path}`, { method, ...(body === undefined ? {} : { body, headers: { 'content-type': 'application/json' } }) });
+    return { status: res.status, json: (await res.json()) as Record<string, unknown>, allow: res.headers.get('allow') };
+  };
+  const missing = await call('GET', '/api/shadows/gadget?name=cfg');
+  assert.equal(missing.status, 404);
+  assert.deepEqual(missing.json.error && (missing.json.error as { code: string; message: string }).code, 'GH_SHADOW_REJECTED');
+  assert.equal((missing.json.error as { message: string }).message, "404 No shadow exists with name: 'gadget~cfg'");
+  assert.equal((await call('POST', '/api/shadows/gadget?name=cfg', '{"state":{"desired":{"a":1}}}')).status, 200);
+  assert.equal((await call('POST', '/api/shadows/gadget?name=cfg', '{"state":{"desired":{"a":2}},"version":7}')).status, 409);
+  assert.equal((await call('POST', '/api/shadows/gadget?name=cfg', 'nope')).status, 400);
+  assert.equal((await call('POST', '/api/shadows/bad%20name', '{"state":{}}')).status, 400);
+  const put = await call('PUT', '/api/shadows/gadget');
+  assert.equal(put.status, 405);
+  assert.equal(put.allow, 'GET, HEAD, POST, DELETE');
+  assert.deepEqual(
+    ((await call('GET', '/api/shadows')).json.shadows as Array<Record<string, unknown>>).map(({ thing, name, version }) => ({ thing, name, version })),
+    [{ thing: 'gadget', name: 'cfg', version: 1 }],
+  );
+  assert.equal((await call('DELETE', '/api/shadows/gadget?name=cfg')).json.version, 1);
+  assert.deepEqual((await call('GET', '/api/shadows')).json.shadows, []);
+});
