@@ -130,3 +130,24 @@ test('null deletes a key (and desired: null all of desired), objects merge, arra
   await d.send('$aws/things/pump-7/shadow/name/absent/get', '');
   assert.equal((await d2.next('$aws/things/pump-7/shadow/name/absent/get/rejected')).message, "No shadow exists with name: 'pump-7~absent'");
 });
+
+test("the developer guide's 'Using shadows' example: an object in desired is compared member by member with reported", async (t) => {
+  const { url } = await startShadowGateway(t);
+  const p = '$aws/things/car/shadow';
+  const d = await device(t, url, { clientId: 'car' });
+  await d.c.subscribeAsync([`${p}/update/delta`, `${p}/update/accepted`, `${p}/get/accepted`], { qos: 1 });
+  // initial state, then the update message of the guide
+  await d.send(`${p}/update`, { state: { reported: { color: { r: 255, g: 255, b: 0 } } } });
+  await d.next(`${p}/update/accepted`);
+  await d.send(`${p}/update`, { state: { desired: { color: { r: 10 }, engine: 'ON' } } });
+  // "The device receives the desired state on the /update/delta topic"
+  assert.deepEqual((await d.next(`${p}/update/delta`)).state, { color: { r: 10 }, engine: 'ON' });
+  // the device applies it and reports: nothing left in the delta
+  await d.send(`${p}/update`, { state: { reported: { color: { r: 10 }, engine: 'ON' } } });
+  await d.next(`${p}/update/accepted`);
+  await d.next(`${p}/update/accepted`);
+  await d.send(`${p}/get`, '');
+  const got = await d.next(`${p}/get/accepted`);
+  assert.deepEqual(got.state, { desired: { color: { r: 10 }, engine: 'ON' }, reported: { color: { r: 10, g: 255, b: 0 }, engine: 'ON' } });
+  assert.equal(got.version, 3);
+});
