@@ -100,7 +100,7 @@ test('garbage on every request topic: each answered, the gateway goes on, the sh
 });
 
 test("the broker's ACL applies: a device allowed $aws/things/%c/shadow/# reaches its own shadow only; answers cannot be forged", async (t) => {
-  const { url, gw } = await startShadowGateway(t, "broker:\n  acl:\n    patterns: [{ topic: '$aws/things/%c/shadow/#', access: readwrite }]\n");
+  const { url, gw, registry } = await startShadowGateway(t, "broker:\n  acl:\n    patterns: [{ topic: '$aws/things/%c/shadow/#', access: readwrite }]\n");
   const a = await device(t, url, { clientId: 'lampA', protocolVersion: 5 });
   const b = await device(t, url, { clientId: 'lampB', protocolVersion: 5 });
   await a.c.subscribeAsync('$aws/things/lampA/shadow/update/accepted', { qos: 1 });
@@ -114,6 +114,7 @@ test("the broker's ACL applies: a device allowed $aws/things/%c/shadow/# reaches
   await b.c.subscribeAsync('$aws/things/lampB/shadow/update/delta', { qos: 1 });
   await assert.rejects(b.send('$aws/things/lampB/shadow/update/delta', { state: { on: true } }), /0x87|not authori[sz]ed|135/i);
   assert.equal(b.got.length, 0);
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_acl_denied_total', { action: 'publish' }), 3, 'two outside the ACL, one forged answer');
   assert.deepEqual(shadowDoc(gw, 'lampA')?.state, { reported: { on: true } });
   assert.equal(shadowDoc(gw, 'lampA')?.version, 1);
 });
