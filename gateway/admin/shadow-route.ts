@@ -37,9 +37,17 @@ export async function shadowRoute(
   maxBodyBytes: number,
   ops: ShadowOps | undefined,
 ): Promise<[number, unknown] | undefined> {
-  if (!ops) return undefined;
-  if (path === SHADOWS_PATH && method === 'GET') return [200, { shadows: await ops.list() }];
   const m = SHADOW_ROUTE.exec(path);
+  if (path !== SHADOWS_PATH && !m) return undefined;
+  if (!ops)
+    throw HttpError.of(
+      404,
+      ERRORS.GH_ADMIN_NOT_FOUND(
+        { what: 'the Device Shadow service' },
+        { hint: 'it is switched off in this gateway (shadows.enabled: false): docs/shadows.md' },
+      ),
+    );
+  if (path === SHADOWS_PATH) return method === 'GET' ? [200, { shadows: await ops.list() }] : undefined;
   if (!m) return undefined;
   let thing: string;
   try {

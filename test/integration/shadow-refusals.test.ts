@@ -172,3 +172,18 @@ test("the admin API: a refusal is AWS's code as the HTTP status (GH_SHADOW_REJEC
   assert.equal((await call('DELETE', '/api/shadows/gadget?name=cfg')).json.version, 1);
   assert.deepEqual((await call('GET', '/api/shadows')).json.shadows, []);
 });
+
+test('shadows.enabled: false: the topics pass like any other (answer topics too), no /api/shadows, get_thing_shadow() refused', async (t) => {
+  const { url, gw } = await startShadowGateway(t, 'shadows: { enabled: false }\n');
+  assert.equal(gw.shadows, undefined);
+  const d = await device(t, url, { clientId: 'plain' });
+  await d.c.subscribeAsync('$aws/things/plain/shadow/#', { qos: 1 });
+  await d.send('$aws/things/plain/shadow/update/accepted', { made: 'by a client' });
+  assert.deepEqual(await d.next('$aws/things/plain/shadow/update/accepted'), { made: 'by a client' });
+  const res = await fetch(`http://127.0.0.1:${gw.admin!.address().port}/api/shadows`);
+  assert.equal(res.status, 404);
+  await assert.rejects(
+    gw.rules.check({ version: 2, rules: [{ name: 's', sql: "SELECT get_thing_shadow('t', 'r') AS s FROM 'a/b'", actions: [] }] }, 'test'),
+    /shadows\.enabled: false/,
+  );
+});
