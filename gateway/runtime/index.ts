@@ -184,14 +184,14 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     );
     for (const [name, s] of Object.entries(config.streams)) await streams.defineStream(toStreamOptions(name, s));
 
-    // Sources, created but not reading. The broker is also an output (republish, serial echo, control).
-    // MQTT 5 sessions with a Session Expiry Interval survive restarts in mqtt5-sessions.json
     // The local Device Shadow service (gateway/shadow/): the broker hands it $aws/things/... publishes.
     let brokerRef: Broker | undefined;
     const shadows = config.shadows.enabled
       ? new ShadowSource(config.shadows, { logger, registry, store: streams, publish: (p) => (brokerRef as Broker).publish(p) })
       : undefined;
     const controlGuard = controlTopicGuard(config.control, config.gatewayId);
+    // Sources, created but not reading. The broker is also an output (republish, serial echo, control).
+    // MQTT 5 sessions with a Session Expiry Interval survive restarts in mqtt5-sessions.json
     const mqtt = await BrokerSource.create(config.broker, {
       logger: logger.child({ c: 'broker' }),
       registry,
