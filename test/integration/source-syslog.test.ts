@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
+import { execFileSync } from 'node:child_process';
 import { connect as tlsConnect } from 'node:tls';
 import { copyFile, readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
@@ -336,4 +337,25 @@ test('the wrong port: a TLS client on the tcp port is closed and counted (tls-on
     `the log says a plain sender on the tls port: ${warnings.join(' | ')}`,
   );
   assert.equal((await rig.committed()).length, 1);
+});
+
+test('a UDP flood past the receive buffer: what the kernel dropped is counted (dropped{reason="receive-buffer"}, status, metrics), every datagram sent accounted for', async (t) => {
+  const rig = await syslogRig(t, { udp: { port: 0, receiveBufferBytes: 65_536 } });
+  const st = () => rig.source.status().details as { dropped: Record<string, number>; messages: number; udpReceiveBufferBytes?: number };
+  assert.ok((st().udpReceiveBufferBytes ?? 0) >= 65_536, `the buffer asked for is in the status (${st().udpReceiveBufferBytes})`);
+  const sent = 5000;
+  // Another process sends while this one's event loop is blocked (execFileSync): the gateway
+  // reads nothing meanwhile, so past ~128 KiB of datagrams the kernel drops them, as in a flood.
+  const sender = `const s=require('dgram').createSocket('udp4');let n=0;const m=Buffer.from('<13>Dec  7 14:18:34 vm flood: '+'x'.repeat(200));
+    (function go(){ if(n===${sent}) return s.close(); s.send(m,${rig.udp},'127.0.0.1',()=>{n++;go();}); })();`;
+  execFileSync(process.execPath, ['-e', sender], { timeout: 30_000 });
+  const accounted = () => {
+    const d = st();
+    return d.messages + (d.dropped['receive-buffer'] ?? 0) + (d.dropped.busy ?? 0);
+  };
+  await waitUntil(() => accounted() === sent || undefined, `all ${sent} datagrams committed or counted as dropped`, 30_000);
+  const kernel = st().dropped['receive-buffer'] ?? 0;
+  assert.ok(kernel > sent / 2, `most were dropped by the kernel (${kernel}), and counted`);
+  assert.equal((await rig.committed()).length, st().messages, 'what was not dropped is in the store');
+  assert.equal(await metricValue(rig.deps.registry, 'gatehouse_syslog_source_dropped_total', { reason: 'receive-buffer' }), kernel);
 });

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseSyslog } from '../../gateway/pipeline/sources/syslog/parse.js';
+import { kernelUdpDrops, procAddress } from '../../gateway/pipeline/sources/syslog/udp-drops.js';
 
 const NOW = new Date('2026-12-07T14:00:00Z');
 const p = (s: string | Buffer) => parseSyslog(typeof s === 'string' ? Buffer.from(s) : s, NOW);
@@ -106,4 +107,25 @@ test('an SD-ID of __proto__ stays data', () => {
   const r = p('<13>1 - h a - - [__proto__ polluted="yes"] m').record;
   assert.equal(JSON.stringify(r.structuredData), '{"__proto__":{"polluted":"yes"}}');
   assert.equal(({} as Record<string, unknown>).polluted, undefined);
+});
+
+test("a socket's address as /proc/net/udp and udp6 write it (the kernel's drop count is read by it)", () => {
+  assert.equal(procAddress('127.0.0.1', 5514), '0100007F:158A');
+  assert.equal(procAddress('0.0.0.0', 514), '00000000:0202');
+  assert.equal(procAddress('::', 5514), '00000000000000000000000000000000:158A');
+  assert.equal(procAddress('::1', 5514), '00000000000000000000000001000000:158A');
+  assert.equal(procAddress('fd00::7', 1), '000000FD000000000000000007000000:0001');
+  assert.equal(procAddress('::ffff:10.1.2.3', 1), '0000000000000000FFFF00000302010A:0001');
+  const proc = [
+    '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops',
+    ` 8671: 0100007F:158A 00000000:0000 07 00000000:00000000 00:00000000 00000000 ${process.getuid?.() ?? 0}        0 3064589 2 00000000c55935c1 42`,
+  ].join('\n');
+  assert.equal(
+    kernelUdpDrops('127.0.0.1', 5514, () => proc),
+    42,
+  );
+  assert.equal(
+    kernelUdpDrops('127.0.0.1', 5515, () => proc),
+    undefined,
+  );
 });

@@ -26,8 +26,15 @@ function listenError(source: string, transport: Transport, host: string, port: n
   );
 }
 
-/** A bound UDP socket; its port. */
-export async function bindUdp(source: string, host: string, port: number): Promise<{ socket: UdpSocket; port: number }> {
+/**
+ * A bound UDP socket; its port and receive buffer in bytes (as the kernel reports it: Linux
+ * doubles what is asked for its bookkeeping, and caps the request at net.core.rmem_max).
+ */
+export async function bindUdp(
+  source: string,
+  udp: { host: string; port: number; receiveBufferBytes?: number | undefined },
+): Promise<{ socket: UdpSocket; port: number; receiveBuffer: number | undefined; capped: boolean }> {
+  const { host, port } = udp;
   const socket = createSocket({ type: isIP(host) === 6 || host === '::' ? 'udp6' : 'udp4' });
   try {
     socket.bind(port, host);
@@ -36,7 +43,19 @@ export async function bindUdp(source: string, host: string, port: number): Promi
     socket.close();
     throw listenError(source, 'udp', host, port, err);
   }
-  return { socket, port: socket.address().port };
+  let capped = false;
+  if (udp.receiveBufferBytes !== undefined) {
+    socket.setRecvBufferSize(udp.receiveBufferBytes);
+    // Linux grants min(asked, net.core.rmem_max) and reports twice that (socket(7), SO_RCVBUF)
+    capped = socket.getRecvBufferSize() < 2 * udp.receiveBufferBytes;
+  }
+  let receiveBuffer: number | undefined;
+  try {
+    receiveBuffer = socket.getRecvBufferSize();
+  } catch {
+    receiveBuffer = undefined;
+  }
+  return { socket, port: socket.address().port, receiveBuffer, capped };
 }
 
 async function listen(server: Server, source: string, transport: Transport, host: string, port: number): Promise<number> {

@@ -10,9 +10,11 @@ export type Transport = 'udp' | 'tcp' | 'tls' | 'relp';
  * Why a message read was not committed: busy (a datagram while maxInFlight messages wait for their
  * commits, or the store refuses), denied (a datagram from a sender not in `allow`), refused (its
  * commit refused: a datagram, or any message for a reason other than a full or closed store),
- * stopped (a stream's message still being retried when the gateway stopped).
+ * stopped (a stream's message still being retried when the gateway stopped), receive-buffer (a
+ * datagram the kernel dropped, the socket's receive buffer full: never read, counted from the
+ * kernel's own count, udp-drops.ts).
  */
-export type DropReason = 'busy' | 'denied' | 'refused' | 'stopped';
+export type DropReason = 'busy' | 'denied' | 'refused' | 'stopped' | 'receive-buffer';
 
 /**
  * What became of a TCP, TLS or RELP connection: accepted, denied (allow), dropped (maxConnections),
@@ -30,6 +32,30 @@ export interface SyslogMetrics {
   invalidUtf8: Counter<'source'>;
   connections: Counter<'source' | 'transport' | 'outcome'>;
   retries: Counter<'source'>;
+  /** Run when the metrics are read: the sources' reads of the kernel's UDP drop counts (add and delete yours). */
+  readonly beforeScrape: Set<() => void>;
+}
+
+const DROPPED = 'gatehouse_syslog_source_dropped_total';
+/** Per registry, the one set of scrape-time reads its dropped counter runs (the counter is declared once, with its collect). */
+const scrapeReads = new WeakMap<Registry, Set<() => void>>();
+
+function droppedCounter(registry: Registry): Counter<'source' | 'reason'> {
+  const found = registry.getSingleMetric(DROPPED);
+  if (found) return found as Counter<'source' | 'reason'>;
+  const reads = scrapeReads.get(registry) ?? new Set<() => void>();
+  scrapeReads.set(registry, reads);
+  return counter(
+    registry,
+    DROPPED,
+    'Messages syslog sources read and did not commit, by reason: busy (a datagram while the intake was full), denied (a datagram from a sender not allowed), refused (its commit refused), stopped (being retried at a stop), receive-buffer (datagrams the kernel dropped, the UDP receive buffer full)',
+    ['source', 'reason'],
+    {
+      collect() {
+        for (const read of reads) read();
+      },
+    },
+  );
 }
 
 export function syslogMetrics(registry: Registry): SyslogMetrics {
@@ -41,12 +67,7 @@ export function syslogMetrics(registry: Registry): SyslogMetrics {
       ['source', 'transport', 'format'],
     ),
     bytes: counter(registry, 'gatehouse_syslog_source_bytes_total', 'Bytes of the messages syslog sources read (as framed, before a cut)', ['source']),
-    dropped: counter(
-      registry,
-      'gatehouse_syslog_source_dropped_total',
-      'Messages syslog sources read and did not commit, by reason: busy (a datagram while the intake was full), denied (a datagram from a sender not allowed), refused (its commit refused), stopped (being retried at a stop)',
-      ['source', 'reason'],
-    ),
+    dropped: droppedCounter(registry),
     truncated: counter(registry, 'gatehouse_syslog_source_truncated_total', 'Messages over maxMessageBytes (cut, kept) or cut short by their connection', [
       'source',
     ]),
@@ -65,6 +86,7 @@ export function syslogMetrics(registry: Registry): SyslogMetrics {
       'Commits of stream (TCP, TLS) messages the store refused for now (full, closed) and tried again, reading paused meanwhile',
       ['source'],
     ),
+    beforeScrape: scrapeReads.get(registry)!,
   };
 }
 
@@ -103,14 +125,21 @@ export class SyslogCounts {
     this.metrics.messages.inc({ source: this.source, transport, format });
   }
 
-  drop(reason: DropReason): void {
-    this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
-    this.metrics.dropped.inc({ source: this.source, reason });
+  drop(reason: DropReason, n = 1): void {
+    if (n <= 0) return;
+    this.dropped[reason] = (this.dropped[reason] ?? 0) + n;
+    this.metrics.dropped.inc({ source: this.source, reason }, n);
   }
 
   connection(transport: Transport, outcome: ConnectionOutcome): void {
     this.connections[outcome] = (this.connections[outcome] ?? 0) + 1;
     this.metrics.connections.inc({ source: this.source, transport, outcome });
+  }
+
+  /** Run `read` whenever the metrics are read (false: no longer). */
+  beforeScrape(read: () => void, on = true): void {
+    if (on) this.metrics.beforeScrape.add(read);
+    else this.metrics.beforeScrape.delete(read);
   }
 
   retry(): void {

@@ -29,7 +29,19 @@ export const syslogSourceSchema = sourceBaseSchema
   .extend({
     type: z.literal('syslog'),
     udp: z
-      .strictObject({ host: bindHostSchema('127.0.0.1', HOST_TEXT), port: portSchema(5514) })
+      .strictObject({
+        host: bindHostSchema('127.0.0.1', HOST_TEXT),
+        port: portSchema(5514),
+        receiveBufferBytes: z
+          .number()
+          .int()
+          .min(65_536)
+          .max(256 * 1024 * 1024)
+          .optional()
+          .describe(
+            "The socket's receive buffer (SO_RCVBUF, rsyslog imudp's rcvbufSize): datagrams that come while it is full are dropped by the kernel (counted: dropped{reason=\"receive-buffer\"}). Unset: the system's (net.core.rmem_default, 208 KiB on Debian). The kernel caps it at net.core.rmem_max: the start logs a warning naming the sysctl when it did.",
+          ),
+      })
       .optional()
       .describe('Take datagrams (RFC 5426), one message each. No acknowledgement: see docs/syslog-source.md for what is promised.'),
     tcp: z

@@ -4,8 +4,9 @@
 // Flow. Plain syslog has no acknowledgement, so what the source can promise differs by transport
 // (docs/syslog-source.md, "What is promised"):
 // - UDP: a datagram is submitted as it comes; while maxInFlight messages wait for their commits
-//   it is dropped and counted (busy), as is one whose commit is refused. The kernel's receive
-//   buffer overflowing is not seen here (netstat -su: receive buffer errors).
+//   it is dropped and counted (busy), as is one whose commit is refused. What the kernel drops
+//   (the receive buffer full) is read from its per-socket count when the status or metrics are
+//   read (udp-drops.ts), counted as dropped{reason="receive-buffer"}.
 // - TCP, TLS: each read chunk's frames are submitted (the intake's group commit takes them in
 //   batches); past maxInFlight uncommitted messages, or while the store refuses commits (full,
 //   closed), every stream stops reading, so the sender's own queue (rsyslog's action queue) holds
@@ -38,6 +39,7 @@ import { cidr, type SyslogSourceOptions } from './options.js';
 import { parseSyslog, type SyslogFormat } from './parse.js';
 import type { RelpOutcome } from './relp-session.js';
 import { relpTlsLine } from './relp-tls.js';
+import { UdpDropWatch } from './udp-drops.js';
 
 const RETRY_MS = 1000;
 const LOG_EVERY_MS = 60_000;
@@ -48,6 +50,9 @@ export class SyslogSource implements Source {
   private state = 'stopped';
   private intake: Intake | undefined;
   private udp: UdpSocket | undefined;
+  /** The kernel's drop count of the UDP socket, and its receive buffer (as the kernel reports it: twice what it granted). */
+  private udpDrops: UdpDropWatch | undefined;
+  private udpReceiveBuffer: number | undefined;
   private tcp: Server | undefined;
   /** The relp listener: plain TCP, or TLS (relp.tls). */
   private relp: Server | undefined;
@@ -137,11 +142,19 @@ export class SyslogSource implements Source {
     };
     try {
       if (o.udp) {
-        const { socket, port } = await bindUdp(o.name, o.udp.host, o.udp.port);
+        const { socket, port, receiveBuffer, capped } = await bindUdp(o.name, o.udp);
         this.udp = socket;
         socket.on('message', (msg, rinfo) => this.datagram(msg, rinfo));
         socket.on('error', (err) => this.log('udp-error', { err: errorMessage(err) }, 'syslog source: UDP socket error'));
         this.addresses.udp = `${urlHost(o.udp.host)}:${port}`;
+        this.udpReceiveBuffer = receiveBuffer;
+        if (capped)
+          this.deps.logger.warn(
+            { asked: o.udp.receiveBufferBytes, granted: receiveBuffer === undefined ? undefined : receiveBuffer / 2 },
+            `syslog source: the kernel capped udp.receiveBufferBytes at net.core.rmem_max: raise it (sysctl -w net.core.rmem_max=${o.udp.receiveBufferBytes}, and a file in /etc/sysctl.d to keep it)`,
+          );
+        this.udpDrops = new UdpDropWatch(socket.address().address, port);
+        this.counts.beforeScrape(this.readUdpDrops);
       }
       if (o.tcp) {
         const { server, port } = await listenTcp(o, handlers);
@@ -212,6 +225,9 @@ export class SyslogSource implements Source {
   }
 
   private async closeListeners(): Promise<void> {
+    this.readUdpDrops(); // the last count of this socket, before the kernel forgets it
+    this.counts.beforeScrape(this.readUdpDrops, false);
+    this.udpDrops = undefined;
     this.udp?.close();
     this.udp = undefined;
     const servers = [this.tcp, this.relp, this.tls].filter((s): s is Server => s !== undefined);
@@ -233,7 +249,11 @@ export class SyslogSource implements Source {
     return this.servedTls.flatMap((s) => s.expiryEntries());
   }
 
+  /** Datagrams the kernel dropped since the last read (its receive buffer full), counted (udp-drops.ts). */
+  private readonly readUdpDrops = (): void => this.counts.drop('receive-buffer', this.udpDrops?.poll() ?? 0);
+
   status(): SourceStatus {
+    this.readUdpDrops();
     const c = this.counts;
     return {
       kind: this.kind,
@@ -241,6 +261,7 @@ export class SyslogSource implements Source {
       state: this.state,
       details: {
         listening: { ...this.addresses },
+        ...(this.udpReceiveBuffer !== undefined ? { udpReceiveBufferBytes: this.udpReceiveBuffer / 2 } : {}),
         allow: this.options.allow,
         connections: this.connections.size,
         inFlight: this.inFlight,
