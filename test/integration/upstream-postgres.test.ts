@@ -115,6 +115,30 @@ test('postgres destination', { skip, timeout: 240_000 }, async (t) => {
     assert.equal(await count(s, db), 14, 'records 1-3 not twice, 14 once');
   });
 
+  await t.test('a JSON payload jsonb cannot hold (a string with \\u0000: a syslog message with a NUL) lands in payload_raw, not dead-lettered', async (t) => {
+    const db = await database(s);
+    const streams = await openStreams(t);
+    const exporter = await startExporter(t, streams, pgDestination(s, db, { createTable: true }), deps());
+    const nul = JSON.stringify({ message: 'before\0after', severity: 3 });
+    await streams.append('up', { topic: 'syslog/sw1/app', payload: Buffer.from('{"message":"ok"}'), receivedAt: Date.now() });
+    await streams.append('up', { topic: 'syslog/sw1/app', payload: Buffer.from(nul), receivedAt: Date.now() });
+    await streams.append('up', { topic: 'syslog/sw1/app', payload: Buffer.from('{"key\\u0000":1}'), receivedAt: Date.now() });
+    await streams.append('up', { topic: 'syslog/sw1/app', payload: Buffer.from('{"message":"escaped \\\\u0000 is no NUL"}'), receivedAt: Date.now() });
+    await waitUntil(() => exporter.status().lastExportedSeq === 4, 'all 4 exported', 15_000);
+    assert.equal(exporter.status().deadLetters, 0, 'none dead-lettered');
+    const rows = await s.query<{ seq: string; payload: unknown; payload_raw: Buffer | null }>(
+      'SELECT seq, payload, payload_raw FROM gatehouse_records ORDER BY seq',
+      [],
+      db,
+    );
+    assert.deepEqual(rows[0]!.payload, { message: 'ok' });
+    assert.equal(rows[1]!.payload, null, 'jsonb cannot hold it');
+    assert.equal(rows[1]!.payload_raw?.toString(), nul, 'every byte of it in payload_raw');
+    assert.equal(rows[2]!.payload, null, 'a key with U+0000 too');
+    assert.deepEqual(rows[3]!.payload, { message: 'escaped \\u0000 is no NUL' }, 'an escaped backslash before u0000 is text, kept as jsonb');
+    assert.equal(rows[3]!.payload_raw, null);
+  });
+
   await t.test('the server stopped mid-export and started again: nothing lost, nothing twice', async (t) => {
     const db = await database(s);
     const streams = await openStreams(t);

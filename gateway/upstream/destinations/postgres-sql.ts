@@ -98,6 +98,8 @@ interface ColumnPlan {
   name: string;
   /** The SQL type its text is cast to. */
   type: string;
+  /** Its type's name (pg_type.typname: jsonb, int4, ...). */
+  typname: string;
   kind: ValueKind;
   source: Source;
 }
@@ -145,7 +147,7 @@ export class InsertPlan {
     if (missing.length > 0) return { missing };
     const plans = Object.entries(mapping).map(([name, source]) => {
       const c = byName.get(name)!;
-      return { name, type: c.type, kind: kindOf(c), source: parseSource(source) };
+      return { name, type: c.type, typname: c.typname, kind: kindOf(c), source: parseSource(source) };
     });
     return new InsertPlan(table, plans);
   }
@@ -218,6 +220,18 @@ class PayloadView {
     return this.jsonValue;
   }
 
+  /**
+   * Whether jsonb can hold this JSON: PostgreSQL's jsonb refuses a string or key holding U+0000
+   * (`22P05 unsupported Unicode escape sequence`), which JSON writes as \u0000 and a syslog
+   * message or a C program's string can carry. Such a payload goes to payload_raw instead.
+   */
+  jsonbCanHold(): boolean {
+    const t = this.text();
+    if (t === null || !/\\u0000/i.test(t)) return true;
+    const j = this.json();
+    return j === null || !holdsNul(j.v);
+  }
+
   object(): Record<string, unknown> | undefined {
     const j = this.json();
     return j !== null && typeof j.v === 'object' && j.v !== null && !Array.isArray(j.v) ? (j.v as Record<string, unknown>) : undefined;
@@ -225,6 +239,14 @@ class PayloadView {
 }
 
 const hex = (b: Buffer): string => `\\x${b.toString('hex')}`;
+
+/** A U+0000 in a string or key of a JSON value. */
+function holdsNul(v: unknown): boolean {
+  if (typeof v === 'string') return v.includes('\0');
+  if (Array.isArray(v)) return v.some(holdsNul);
+  if (typeof v === 'object' && v !== null) return Object.entries(v).some(([k, x]) => k.includes('\0') || holdsNul(x));
+  return false;
+}
 
 function columnText(c: ColumnPlan, r: StoredRecord, payload: PayloadView, ids: { gateway: string; gatewayId: string }): string | null {
   const s = c.source;
@@ -245,10 +267,10 @@ function columnText(c: ColumnPlan, r: StoredRecord, payload: PayloadView, ids: {
       return c.kind === 'time' ? new Date(r.receivedAt).toISOString() : String(r.receivedAt);
     case 'payload':
       if (c.kind === 'bytea') return hex(payload.bytes);
-      if (c.kind === 'json') return payload.json() === null ? null : payload.text();
+      if (c.kind === 'json') return payload.json() === null || (c.typname === 'jsonb' && !payload.jsonbCanHold()) ? null : payload.text();
       return payload.text() ?? hex(payload.bytes);
     case 'payloadRaw':
-      if (payload.json() !== null) return null;
+      if (payload.json() !== null && payload.jsonbCanHold()) return null;
       return c.kind === 'bytea' ? hex(payload.bytes) : (payload.text() ?? hex(payload.bytes));
     case 'key':
       return valueText(c.kind, dig(payload.object()!, s.path));
