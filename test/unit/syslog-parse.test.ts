@@ -129,3 +129,28 @@ test("a socket's address as /proc/net/udp and udp6 write it (the kernel's drop c
     undefined,
   );
 });
+
+test("Cisco IOS's form: the message counter is msgId, not the app (one topic per message); the %FAC-SEV-MNEMONIC is the app; its time, host and zone", () => {
+  const now = new Date('2026-12-07T23:00:00Z');
+  const a = parseSyslog(Buffer.from('<189>52: *Dec  7 22:47:11.443: %SYS-5-CONFIG_I: Configured from console by vty0 (10.0.0.9)'), now).record;
+  assert.deepEqual(
+    [a.format, a.severityName, a.hostname, a.appName, a.msgId, a.procId, a.message],
+    ['rfc3164', 'notice', null, '%SYS-5-CONFIG_I', '52', null, 'Configured from console by vty0 (10.0.0.9)'],
+  );
+  assert.equal(a.timestamp, new Date(2026, 11, 7, 22, 47, 11, 443).toISOString(), "the gateway's zone, as any RFC 3164 time");
+  // service sequence-numbers, logging origin-id hostname, show-timezone year
+  const b = parseSyslog(
+    Buffer.from('<187>1234: 000045: sw-core-1: Dec  7 2025 22:50:02.123 UTC: %LINK-3-UPDOWN: Interface Gi0/1, changed state to down'),
+    now,
+  ).record;
+  assert.deepEqual(
+    [b.hostname, b.appName, b.msgId, b.timestamp, b.message],
+    ['sw-core-1', '%LINK-3-UPDOWN', '1234', '2025-12-07T22:50:02.123Z', 'Interface Gi0/1, changed state to down'],
+  );
+  // no service timestamps
+  const c = parseSyslog(Buffer.from('<189>7: %SYS-5-RESTART: System restarted'), now).record;
+  assert.deepEqual([c.timestamp, c.appName, c.msgId, c.message], [null, '%SYS-5-RESTART', '7', 'System restarted']);
+  // not Cisco's: a TAG of digits stays a TAG
+  const d = parseSyslog(Buffer.from('<13>1234: hello'), now).record;
+  assert.deepEqual([d.appName, d.msgId, d.message], ['1234', null, 'hello']);
+});

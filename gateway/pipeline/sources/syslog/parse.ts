@@ -2,7 +2,8 @@
 // the message, NILVALUE '-') and RFC 3164 (BSD), in the forms rsyslog, busybox syslogd -R,
 // util-linux logger and network gear send: `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG`, without the
 // host (busybox), with an RFC 3339 timestamp (rsyslog's RSYSLOG_ForwardFormat), with a year or
-// milliseconds, without a timestamp (`<PRI>tag: msg`).
+// milliseconds, without a timestamp (`<PRI>tag: msg`), and Cisco IOS's `<PRI>52: *Mmm dd
+// hh:mm:ss.mmm: %FAC-SEV-MNEMONIC: MSG` (parseCisco).
 //
 // A message that is neither (no valid <PRI>, or a version-1 header that does not parse) is not
 // dropped: it is kept whole as `format: 'unknown'` with the default priority of RFC 3164 4.3.3
@@ -229,8 +230,46 @@ const ISO_TIME = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d
 const TAG = /^([^\s:[\]]{1,48})(?:\[([^\]\s]{1,128})\])?:(?: |$)|^([^\s:[\]]{1,48})\[([^\]\s]{1,128})\](?: |$)/;
 const HOSTNAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$|^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$/;
 
+/**
+ * Cisco IOS's own form: `<189>52: *Mar  1 00:47:11.443 UTC: %SYS-5-CONFIG_I: Configured from ...`,
+ * a message counter first, then the number of `service sequence-numbers`, the host of `logging
+ * origin-id`, a time ending in `:` (`*`: the clock not set, `.`: no longer synced; a zone with
+ * `show-timezone`), then the `%FACILITY-SEVERITY-MNEMONIC:` tag. Read as a TAG, the counter would
+ * be the app and every message a topic of its own.
+ */
+const CISCO_HEAD = /^(\d{1,10}): (?:\d{1,10}: )?(?:([A-Za-z0-9][A-Za-z0-9._-]{0,254}): )?(?=[*.]?[A-Z][a-z]{2} {1,2}\d|%)/;
+const CISCO_TIME = /^[*.]?([A-Z][a-z]{2}) {1,2}(\d{1,2}) (?:(\d{4}) )?(\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(?: ([A-Z]{2,5}))?: /;
+
+function parseCisco(pri: number, s: string, now: Date): SyslogRecord | undefined {
+  const head = CISCO_HEAD.exec(s);
+  if (!head) return undefined;
+  let rest = s.slice(head[0].length);
+  let timestamp: string | null = null;
+  const time = CISCO_TIME.exec(rest);
+  if (time) {
+    if (!MONTHS.includes(time[1]!)) return undefined;
+    timestamp = bsdTime(time, now, time[8] === 'UTC' || time[8] === 'GMT');
+    rest = rest.slice(time[0].length);
+  }
+  const tag = /^(%[^\s:]{1,64}): ?/.exec(rest);
+  if (!tag) return undefined;
+  return {
+    format: 'rfc3164',
+    ...priority(pri),
+    timestamp,
+    hostname: head[2] ?? null,
+    appName: tag[1]!,
+    procId: null,
+    msgId: head[1]!,
+    structuredData: {},
+    message: rest.slice(tag[0].length),
+  };
+}
+
 /** RFC 3164 after `<PRI>`: lenient, as receivers are (RFC 3164 4.3); never fails once PRI was valid. */
 function parse3164(pri: number, s: string, now: Date): SyslogRecord {
+  const cisco = parseCisco(pri, s, now);
+  if (cisco) return cisco;
   let rest = s;
   let timestamp: string | null = null;
   let sawTime = false;
@@ -283,17 +322,19 @@ function parse3164(pri: number, s: string, now: Date): SyslogRecord {
  * does the same); the year is the current one, or the last one when that would put it more than
  * a month ahead (a December message read in January).
  */
-function bsdTime(m: RegExpExecArray, now: Date): string | null {
+function bsdTime(m: RegExpExecArray, now: Date, utc = false): string | null {
   const month = MONTHS.indexOf(m[1]!);
   const day = Number(m[2]);
   const [h, mi, sec] = [Number(m[4]), Number(m[5]), Number(m[6])];
   if (day < 1 || day > 31 || h > 23 || mi > 59 || sec > 60) return null;
   const ms = m[7] ? Number(m[7].slice(1, 4).padEnd(3, '0')) : 0;
+  // a time the sender said is UTC (Cisco's show-timezone), else the gateway's zone
+  const at = (y: number) => (utc ? new Date(Date.UTC(y, month, day, h, mi, Math.min(sec, 59), ms)) : new Date(y, month, day, h, mi, Math.min(sec, 59), ms));
   let year = m[3] ? Number(m[3]) : now.getFullYear();
-  let d = new Date(year, month, day, h, mi, Math.min(sec, 59), ms);
+  let d = at(year);
   if (!m[3] && d.getTime() - now.getTime() > 31 * 86_400_000) {
     year -= 1;
-    d = new Date(year, month, day, h, mi, Math.min(sec, 59), ms);
+    d = at(year);
   }
   return Number.isNaN(d.getTime()) ? null : d.toISOString();
 }
