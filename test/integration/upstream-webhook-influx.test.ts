@@ -90,3 +90,32 @@ test('webhook influx to InfluxDB 1.x with a url without ?db=: the backlog is hel
   const exporter = await startExporter(t, streams, { type: 'webhook', url: `${influx.url}/write`, format: 'influx', influx: { measurement: 'm' } });
   await assertHeld(exporter, streams, 4, /HTTP 400 from POST .*database is required/, /add \?db=<database> to the destination's url/);
 });
+
+test("webhook influx: Telegraf's JSON metrics (outputs.http, use_batch_format = false) become its own points: measurementKey name, tagsObject tags, fieldsObject fields, time timestamp in s (were a point of name and timestamp, the fields left out)", {
+  skip,
+  timeout: 90_000,
+}, async (t) => {
+  const influx = await startInfluxdb(t);
+  await query(influx.url, 'CREATE DATABASE plant');
+  const streams = await openStreams(t);
+  const exporter = await startExporter(t, streams, {
+    type: 'webhook',
+    url: `${influx.url}/write?db=plant`,
+    format: 'influx',
+    influx: { measurementKey: 'name', tagsObject: 'tags', fieldsObject: 'fields', time: 'timestamp', timeUnit: 's' },
+  });
+  const at = Date.UTC(2026, 11, 7, 22, 0, 0) / 1000;
+  const metrics = [
+    { fields: { usage_idle: 97.5, usage_user: 1.25 }, name: 'cpu', tags: { cpu: 'cpu-total', host: 'edge 1' }, timestamp: at },
+    { fields: { used_percent: 41.5, available: 8000000000 }, name: 'mem', tags: { host: 'edge 1' }, timestamp: at + 10 },
+    { name: 'disk', tags: { host: 'edge 1' }, timestamp: at }, // no fields: dead-lettered with why
+  ];
+  for (const m of metrics) await streams.append('up', { topic: 'telegraf/metrics', payload: Buffer.from(JSON.stringify(m)), receivedAt: Date.now() });
+  await waitUntil(() => exporter.status().lastExportedSeq === 3, 'all 3 handled', 30_000);
+  assert.equal(exporter.status().deadLetters, 1, 'the metric without fields');
+  const cpu = await query(influx.url, 'SELECT * FROM cpu');
+  assert.deepEqual(cpu?.columns, ['time', 'cpu', 'host', 'usage_idle', 'usage_user']);
+  assert.deepEqual(cpu?.values, [[at * 1000, 'cpu-total', 'edge 1', 97.5, 1.25]]);
+  const mem = await query(influx.url, "SELECT available, used_percent FROM mem WHERE host = 'edge 1'");
+  assert.deepEqual(mem?.values, [[(at + 10) * 1000, 8000000000, 41.5]], 'host is a tag: WHERE on it finds the point');
+});

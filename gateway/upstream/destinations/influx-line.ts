@@ -95,6 +95,11 @@ function measurementOf(rec: StoredRecord, obj: Record<string, unknown>, o: Influ
   return rec.topic;
 }
 
+/** A JSON object (not an array, not null), or undefined. */
+function asObject(v: unknown): Record<string, unknown> | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
 /** A scalar as a field value, or undefined for what is not one (null, objects, arrays). */
 function fieldValue(v: unknown): string | undefined {
   if (typeof v === 'number') return Number.isFinite(v) ? String(v) : undefined;
@@ -126,16 +131,31 @@ export function influxLine(rec: StoredRecord, o: InfluxOptions): InfluxLine {
     const v = topicLevel(rec.topic, level);
     if (v) tags.set(name, v);
   }
+  const tagsObject = o.tagsObject === undefined ? undefined : asObject(payload[o.tagsObject]);
+  for (const [k, raw] of Object.entries(tagsObject ?? {})) {
+    const v = tagValue(raw);
+    if (v !== undefined && k !== 'time') tags.set(k, v);
+  }
   for (const k of o.tags) {
     const v = tagValue(payload[k]);
     if (v !== undefined) tags.set(k, v);
   }
-  const skip = new Set<string>([...o.tags, ...(o.time === undefined ? [] : [o.time]), ...(o.measurementKey === undefined ? [] : [o.measurementKey])]);
+  // the fields' object: the payload, or its fieldsObject (Telegraf's `fields`)
+  let source = payload;
+  if (o.fieldsObject !== undefined) {
+    const inner = asObject(payload[o.fieldsObject]);
+    if (!inner) return { error: `its fieldsObject '${o.fieldsObject}' is ${payload[o.fieldsObject] === undefined ? 'missing' : 'not a JSON object'}` };
+    source = inner;
+  }
+  const skip =
+    o.fieldsObject !== undefined
+      ? new Set<string>()
+      : new Set<string>([...o.tags, ...(o.time === undefined ? [] : [o.time]), ...(o.measurementKey === undefined ? [] : [o.measurementKey])]);
   // InfluxDB refuses a field or tag named time (the point's own): left out of the default fields.
-  const keys = o.fields ?? Object.keys(payload).filter((k) => !skip.has(k) && k !== 'time');
+  const keys = o.fields ?? Object.keys(source).filter((k) => !skip.has(k) && k !== 'time');
   const fields: string[] = [];
   for (const k of keys) {
-    const v = fieldValue(payload[k]);
+    const v = fieldValue(source[k]);
     if (v === undefined) continue;
     if (LINE_BREAK.test(k)) return { error: `its field key ${JSON.stringify(k)} holds a line break` };
     fields.push(`${escapeKey(k)}=${v}`);

@@ -45,6 +45,20 @@ const influxSchema = () =>
         .describe(
           'Payload keys written as fields. Default: every key whose value is a number, boolean or string, except the tags, the time key and measurementKey (nested objects and arrays are left out). A record with no field is dead-lettered.',
         ),
+      tagsObject: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'Payload key holding an object whose entries are tags, as Telegraf\'s JSON metric\'s `tags` ({"name":"cpu","tags":{"host":"a"},"fields":{...}}): tagsObject: tags.',
+        ),
+      fieldsObject: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          "Payload key holding an object whose entries are the fields, as Telegraf's JSON metric's `fields`: fieldsObject: fields (then `fields` names keys of that object). A record without it is dead-lettered.",
+        ),
       time: z
         .string()
         .min(1)
