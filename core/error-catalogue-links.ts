@@ -196,7 +196,7 @@ export const LINKS_ERRORS = {
     meaning:
       'A request to an http source was over maxBodyBytes (as sent, or once decoded: a gzip or deflate body is decoded under the same bound), or an NDJSON body over maxBatchMessages lines: answered 413, its body not read further, nothing submitted',
     message: '{reason}',
-    hint: "send smaller requests (Telegraf: metric_batch_size; Fluent Bit: a smaller buffer), or raise the source's maxBodyBytes / maxBatchMessages",
+    hint: "raise the source's maxBodyBytes / maxBatchMessages to the largest request a sender makes (Fluent Bit posts a whole chunk, up to 2 MB and thousands of records, and drops a chunk answered 413: docs/http-source.md), or send smaller requests (Telegraf: metric_batch_size)",
   },
   GH_HTTP_SOURCE_BUSY: {
     group: 'http sources',
