@@ -305,7 +305,7 @@ function syslogPaused(d: SyslogDetails): string | null {
 }
 
 /** Connections closed for a fault of the sender's setup (not the idle ones): said, as a sender never learns it. */
-const REFUSED_CONNECTIONS = ['denied', 'dropped', 'tls-failed', 'tls-on-tcp'];
+const REFUSED_CONNECTIONS = ['denied', 'dropped', 'tls-failed', 'tls-on-tcp', 'closed-before-data'];
 
 function syslogSummary(d: SyslogDetails): string[] {
   const dropped = Object.entries(d.dropped ?? {}).filter(([, n]) => n > 0);

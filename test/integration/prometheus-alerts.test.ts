@@ -180,6 +180,15 @@ const CASES: AlertCase[] = [
     summary: `${INSTANCE}: syslog source cabinet: a sender's TLS does not match the port (tls-on-tcp)`,
   },
   {
+    alert: 'GatehouseSyslogSenderOnWrongPort',
+    // rsyslog's gtls refusing the certificate after the handshake, at each resumeInterval
+    series: [[on('gatehouse_syslog_source_connections_total', 'source="cabinet",transport="tls",outcome="closed-before-data"'), '0 0 3 6']],
+    quietAt: '1m',
+    firesAt: '3m',
+    labels: { source: 'cabinet', transport: 'tls', outcome: 'closed-before-data' },
+    summary: `${INSTANCE}: syslog source cabinet: a sender's TLS does not match the port (closed-before-data)`,
+  },
+  {
     alert: 'GatehouseRuleErrors',
     series: [[on('gatehouse_rule_errors_total', 'rule="speeding"'), '0 0 1 1']],
     quietAt: '1m',

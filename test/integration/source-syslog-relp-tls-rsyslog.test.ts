@@ -181,13 +181,13 @@ action(type="omrelp" target="127.0.0.1" port="${rig.relp}" tls="on" tls.caCert="
     const o = () => details(rig).connectionOutcomes;
     if (c.delivered) await committedN(rig, 1);
     // GnuTLS checks inside the handshake (an alert: tls-failed); librelp's OpenSSL code after it,
-    // then closes before its RELP open (accepted, closed by the sender)
+    // then closes before its RELP open (accepted, closed by the sender: closed-before-data)
     else
       await waitUntil(
         () =>
           (c.lib === 'gnutls'
             ? (o()['tls-failed'] ?? 0) >= 1
-            : (o().accepted ?? 0) >= 1 && (rig.source.status().details as { connections: number }).connections === 0) || undefined,
+            : (o()['closed-before-data'] ?? 0) >= 1 && (rig.source.status().details as { connections: number }).connections === 0) || undefined,
         `${what}: the sender refusing the gateway's certificate`,
         15_000,
         20,

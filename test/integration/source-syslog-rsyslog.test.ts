@@ -70,3 +70,36 @@ action(type="omfwd" target="127.0.0.1" port="${gwPort}" protocol="tcp" StreamDri
   assert.deepEqual([p.format, p.appName, p.transport, p.sender], ['rfc5424', 'seq', 'tls', '127.0.0.1']);
   assert.match(rec.records[0]!.topic, /^syslog\/[^/]+\/seq$/);
 });
+
+test("rsyslog gtls with the wrong CA: it refuses the gateway's certificate after the handshake, so the gateway counts closed-before-data and says why (was: counted accepted, nothing said)", {
+  skip: skipTls,
+}, async (t) => {
+  const dir = await tempDir(t, 'gatehouse-rsyslog-tls-ca-');
+  const { cert, key } = opensslSelfSigned(dir);
+  const other = opensslSelfSigned(await tempDir(t, 'gatehouse-rsyslog-other-ca-'));
+  const [gwPort, inPort] = [await restartablePort(t), await restartablePort(t)];
+  const gw = await gateway(dir, `{ type: syslog, name: cabinet, tls: { port: ${gwPort}, cert: ${JSON.stringify(cert)}, key: ${JSON.stringify(key)} } }`);
+  t.after(() => gw.kill9());
+  const outcomes = async () => {
+    const res = (await (await fetch(`${gw.adminUrl}/api/sources`)).json()) as {
+      sources: Array<{ kind: string; details: { connectionOutcomes?: Record<string, number> } }>;
+    };
+    return res.sources.find((s) => s.kind === 'syslog')?.details.connectionOutcomes ?? {};
+  };
+  await rsyslogd(
+    t,
+    dir,
+    inPort,
+    `global(DefaultNetstreamDriverCAFile="${other.cert}")
+action(type="omfwd" target="127.0.0.1" port="${gwPort}" protocol="tcp" StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name" StreamDriverPermittedPeers="localhost"
+  TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format" action.resumeRetryCount="-1" action.resumeInterval="1")`,
+  );
+  const sender = lineSender(t, inPort);
+  sender.send('n=0');
+  await sender.close();
+  const o = await waitUntil(async () => ((await outcomes())['closed-before-data'] ? outcomes() : undefined), 'the refusal counted', 20_000, 200);
+  assert.equal(o['tls-failed'], undefined, 'the handshake itself succeeded');
+  assert.equal((await archived(gw)).length, 0, 'nothing delivered');
+  const log = gw.logs.map((l) => String(l.msg)).join('\n');
+  assert.match(log, /closed its connection after the handshake, before any message: it likely refused the gateway's certificate/);
+});

@@ -46,6 +46,11 @@ export class StreamConnection {
   private finished = false;
   /** Nothing read yet: the first bytes tell a TLS client that came to the tcp or relp port. */
   private fresh: boolean;
+  /** A TLS connection (tls, relp with tls): one its sender closes before any byte likely refused the certificate. */
+  private readonly encrypted: boolean;
+  private anyBytes = false;
+  /** The gateway closed it (a stop, a timeout): not the sender's doing. */
+  private closedByUs = false;
 
   constructor(
     readonly socket: Socket,
@@ -56,7 +61,8 @@ export class StreamConnection {
     this.sender = { address: peerAddress(socket) ?? '', port: socket.remotePort ?? 0, transport };
     this.framer = new SyslogFramer(o.maxMessageBytes);
     // a TLS socket's bytes are past its handshake already (relp.tls)
-    this.fresh = (transport === 'tcp' || transport === 'relp') && !('encrypted' in socket);
+    this.encrypted = 'encrypted' in socket;
+    this.fresh = (transport === 'tcp' || transport === 'relp') && !this.encrypted;
     this.relp =
       transport === 'relp'
         ? new RelpSession(socket, o.maxMessageBytes, {
@@ -77,6 +83,7 @@ export class StreamConnection {
     socket.on('data', (chunk: Buffer) => this.read(chunk));
     socket.on('end', () => this.finish());
     socket.on('close', () => {
+      if (this.encrypted && !this.anyBytes && !this.closedByUs) this.closedBeforeData();
       this.finish();
       host.closed(this);
     });
@@ -86,6 +93,7 @@ export class StreamConnection {
 
   /** The gateway stops: a RELP session answers what is committed and says serverclose; others get a FIN (rsyslog then queues). */
   close(): void {
+    this.closedByUs = true;
     this.socket.setTimeout(0);
     if (this.relp) this.relp.serverClose();
     else this.socket.end();
@@ -111,6 +119,7 @@ export class StreamConnection {
   }
 
   private read(chunk: Buffer): void {
+    this.anyBytes = true;
     if (this.fresh) {
       this.fresh = false;
       // Framed by its line feeds, a ClientHello would be committed as messages of binary, again at each retry of the sender.
@@ -136,6 +145,7 @@ export class StreamConnection {
 
   private tlsOnPlainPort(): void {
     this.finished = true; // nothing of it is a message
+    this.closedByUs = true;
     const { transport, address } = this.sender;
     const at = this.host.addresses;
     this.host.counts.connection(transport, 'tls-on-tcp');
@@ -151,7 +161,26 @@ export class StreamConnection {
     this.socket.destroy();
   }
 
+  /**
+   * A TLS sender that completes the handshake and closes before sending a byte has most likely
+   * refused the gateway's certificate after it (rsyslog's gtls checks the signer and the name only
+   * then: `not permitted to talk to peer, certificate invalid: signer not found`; librelp's
+   * OpenSSL code too), so the handshake never fails here: said, as the sender never learns more.
+   */
+  private closedBeforeData(): void {
+    const { transport, address } = this.sender;
+    this.host.counts.connection(transport, 'closed-before-data');
+    this.host.log(
+      `closed-before-data:${transport}`,
+      { ip: address, transport },
+      transport === 'relp'
+        ? "syslog source: a RELP sender closed its TLS connection after the handshake, before any message: it likely refused the gateway's certificate (omrelp's tls.caCert must be the CA that signed relp.tls.cert, tls.permittedPeer a name in it)"
+        : "syslog source: a TLS sender closed its connection after the handshake, before any message: it likely refused the gateway's certificate (rsyslog: DefaultNetstreamDriverCAFile must be the CA that signed tls.cert, StreamDriverPermittedPeers a name in it; its log says 'certificate invalid')",
+    );
+  }
+
   private cut(why: 'idle-timeout' | 'message-timeout'): void {
+    this.closedByUs = true;
     this.host.counts.connection(this.sender.transport, why);
     this.host.log(why, { ip: this.sender.address, transport: this.sender.transport }, `syslog source: connection closed (${why})`);
     this.socket.destroy();

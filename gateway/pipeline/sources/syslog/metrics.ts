@@ -20,9 +20,19 @@ export type DropReason = 'busy' | 'denied' | 'refused' | 'stopped' | 'receive-bu
  * What became of a TCP, TLS or RELP connection: accepted, denied (allow), dropped (maxConnections),
  * idle-timeout, message-timeout, tls-failed (its handshake failed: a plain sender on the tls port or
  * a relp port with tls, a client refusing the certificate or offering none), tls-on-tcp (a TLS handshake on the tcp or relp port:
- * closed, not kept as messages of binary), protocol-error (a RELP session broke the protocol).
+ * closed, not kept as messages of binary), protocol-error (a RELP session broke the protocol),
+ * closed-before-data (a TLS sender closed after its handshake, before any byte: it likely refused the certificate).
  */
-export type ConnectionOutcome = 'accepted' | 'denied' | 'dropped' | 'idle-timeout' | 'message-timeout' | 'tls-failed' | 'tls-on-tcp' | 'protocol-error';
+export type ConnectionOutcome =
+  | 'accepted'
+  | 'denied'
+  | 'dropped'
+  | 'idle-timeout'
+  | 'message-timeout'
+  | 'tls-failed'
+  | 'tls-on-tcp'
+  | 'protocol-error'
+  | 'closed-before-data';
 
 export interface SyslogMetrics {
   messages: Counter<'source' | 'transport' | 'format'>;
@@ -77,7 +87,7 @@ export function syslogMetrics(registry: Registry): SyslogMetrics {
     connections: counter(
       registry,
       'gatehouse_syslog_source_connections_total',
-      'TCP, TLS and RELP connections to syslog sources by outcome: accepted, denied (allow), dropped (maxConnections), idle-timeout, message-timeout, tls-failed (handshake failed), tls-on-tcp (a TLS client on the tcp or relp port: closed), protocol-error (RELP)',
+      'TCP, TLS and RELP connections to syslog sources by outcome: accepted, denied (allow), dropped (maxConnections), idle-timeout, message-timeout, tls-failed (handshake failed), tls-on-tcp (a TLS client on the tcp or relp port: closed), protocol-error (RELP), closed-before-data (a TLS sender closed after its handshake, before any byte: it likely refused the certificate)',
       ['source', 'transport', 'outcome'],
     ),
     retries: counter(
