@@ -119,3 +119,36 @@ test("webhook influx: Telegraf's JSON metrics (outputs.http, use_batch_format = 
   const mem = await query(influx.url, "SELECT available, used_percent FROM mem WHERE host = 'edge 1'");
   assert.deepEqual(mem?.values, [[(at + 10) * 1000, 8000000000, 41.5]], 'host is a tag: WHERE on it finds the point');
 });
+
+test('webhook influx passLineProtocol: Telegraf\'s line protocol (data_format = "influx", a flush a message) goes to InfluxDB as it is; a bad line dead-letters its record with InfluxDB\'s reason; JSON still made into a point (was: every such record dead-lettered, not JSON)', {
+  skip,
+  timeout: 90_000,
+}, async (t) => {
+  const influx = await startInfluxdb(t);
+  await query(influx.url, 'CREATE DATABASE plant');
+  const streams = await openStreams(t);
+  const exporter = await startExporter(t, streams, {
+    type: 'webhook',
+    url: `${influx.url}/write?db=plant`,
+    format: 'influx',
+    influx: { measurementTopicLevel: 2, passLineProtocol: true },
+  });
+  const ns = BigInt(Date.UTC(2026, 11, 7, 22, 0, 0)) * 1_000_000n;
+  const flush = [
+    `cpu,cpu=cpu-total,host=edge usage_idle=97.5,usage_user=1.25 ${ns}`,
+    `mem,host=edge used_percent=41.5,available=8000000000i ${ns}`,
+    `disk,host=edge,path=/ used=1234i ${ns + 10_000_000_000n}`,
+    '',
+  ].join('\r\n');
+  const append = (topic: string, payload: string) => streams.append('up', { topic, payload: Buffer.from(payload), receivedAt: Date.now() });
+  await append('telegraf/agent', flush);
+  await append('telegraf/agent', `cpu,host=edge usage_idle="not a float" ${ns + 1n}`); // a type conflict: refused
+  await append('plant/temp', '{"t":21.5}'); // JSON: a point as configured (measurement: level 2)
+  await waitUntil(() => exporter.status().lastExportedSeq === 3, 'all 3 handled', 30_000);
+  assert.equal(exporter.status().deadLetters, 1, 'the line with the type conflict');
+  assert.match(exporter.status().lastError?.message ?? '', /field type conflict/);
+  assert.deepEqual((await query(influx.url, 'SELECT usage_idle, usage_user FROM cpu'))?.values, [[Number(ns / 1_000_000n), 97.5, 1.25]]);
+  assert.deepEqual((await query(influx.url, 'SELECT available FROM mem'))?.values, [[Number(ns / 1_000_000n), 8000000000]], 'an integer field stays one (i)');
+  assert.deepEqual((await query(influx.url, 'SELECT used FROM disk'))?.values, [[Number(ns / 1_000_000n) + 10_000, 1234]]);
+  assert.equal((await query(influx.url, 'SELECT t FROM temp'))?.values.length, 1);
+});

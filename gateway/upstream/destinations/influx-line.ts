@@ -115,9 +115,35 @@ export function tagValue(v: unknown): string | undefined {
   return undefined;
 }
 
-/** The line of `rec` (no newline), or why it cannot be one. */
+/**
+ * A payload that is line protocol already (passLineProtocol: Telegraf's data_format = "influx"),
+ * its lines as they are, blank ones and line ends dropped; undefined when it is JSON or no UTF-8
+ * text (a JSON payload is made into a line as configured).
+ */
+function lineProtocol(payload: Buffer): InfluxLine | undefined {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(payload);
+  } catch {
+    return { error: 'the payload is neither JSON nor UTF-8 text (passLineProtocol takes line protocol as text)' };
+  }
+  try {
+    JSON.parse(text);
+    return undefined;
+  } catch {
+    // not JSON: line protocol
+  }
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+  return lines.length === 0 ? { error: 'the payload holds no line of line protocol' } : { line: lines.join('\n') };
+}
+
+/** The line of `rec` (no newline; several with passLineProtocol), or why it cannot be one. */
 export function influxLine(rec: StoredRecord, o: InfluxOptions): InfluxLine {
-  const parsed = payloadObject(rec, 'format influx takes a JSON object of fields');
+  if (o.passLineProtocol) {
+    const passed = lineProtocol(rec.payload);
+    if (passed) return passed;
+  }
+  const parsed = payloadObject(rec, 'format influx takes a JSON object of fields; line protocol as it is with passLineProtocol: true');
   if ('error' in parsed) return parsed;
   const payload = parsed.obj;
 

@@ -59,6 +59,12 @@ const influxSchema = () =>
         .describe(
           "Payload key holding an object whose entries are the fields, as Telegraf's JSON metric's `fields`: fieldsObject: fields (then `fields` names keys of that object). A record without it is dead-lettered.",
         ),
+      passLineProtocol: z
+        .boolean()
+        .default(false)
+        .describe(
+          'A payload that is not JSON is taken as line protocol already (Telegraf\'s data_format = "influx" into an http source, one flush a message) and sent as it is, its lines unchanged: InfluxDB\'s 400 for a bad line dead-letters the record with its reason. Off: such a payload is dead-lettered (not JSON).',
+        ),
       time: z
         .string()
         .min(1)
