@@ -304,6 +304,27 @@ test('postgres destination', { skip, timeout: 240_000 }, async (t) => {
     );
   });
 
+  await t.test(
+    "a number into a time column: epoch seconds (Fluent Bit's date, Telegraf's timestamp) as seconds, milliseconds as milliseconds (was: seconds read as ms, 1970-01-21)",
+    async (t) => {
+      const db = await database(s);
+      await s.query('CREATE TABLE logs (at timestamptz, log text, gateway text, stream text, seq bigint, PRIMARY KEY (gateway, stream, seq))', [], db);
+      const streams = await openStreams(t);
+      const columns = { at: 'payload.date', log: 'payload.log', gateway: 'gateway', stream: 'stream', seq: 'seq' };
+      const exporter = await startExporter(t, streams, pgDestination(s, db, { table: 'logs', columns }), deps());
+      const at = Date.UTC(2026, 11, 7, 22, 50, 0, 123);
+      for (const date of [at / 1000, at, new Date(at).toISOString()])
+        await streams.append('up', { topic: 'logs/app', payload: Buffer.from(JSON.stringify({ date, log: 'x' })), receivedAt: Date.now() });
+      await waitUntil(() => exporter.status().lastExportedSeq === 3, 'all 3 exported', 15_000);
+      const rows = await s.query<{ at: Date }>('SELECT at FROM logs ORDER BY seq', [], db);
+      assert.deepEqual(
+        rows.map((r) => r.at.toISOString()),
+        [new Date(at).toISOString(), new Date(at).toISOString(), new Date(at).toISOString()],
+        'seconds (with a fraction), milliseconds and ISO 8601: the same time',
+      );
+    },
+  );
+
   await t.test('TLS verify-full against the test CA; another CA is a setup fault', async (t) => {
     const db = await database(s);
     const streams = await openStreams(t);

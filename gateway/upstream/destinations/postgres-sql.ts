@@ -286,12 +286,21 @@ function dig(obj: Record<string, unknown>, path: readonly string[]): unknown {
   return v;
 }
 
-/** A payload value as text for its column: a number into a time column is epoch milliseconds. */
+/**
+ * Below it, a number into a time column is epoch seconds, from it milliseconds: 1e11 s is the year
+ * 5138 and 1e11 ms March 1973, so no time of telemetry is both. Fluent Bit's `date` and Telegraf's
+ * `timestamp` are seconds (with a fraction), a JavaScript device's Date.now() milliseconds; read
+ * as milliseconds, seconds were January 1970 without an error.
+ */
+const SECONDS_BELOW = 1e11;
+
+/** A payload value as text for its column: a number into a time column is epoch seconds or milliseconds (SECONDS_BELOW). */
 function valueText(kind: ValueKind, v: unknown): string | null {
   if (v === undefined || v === null) return null;
   if (kind === 'json') return JSON.stringify(v);
   if (typeof v === 'string') return kind === 'bytea' ? hex(Buffer.from(v, 'utf8')) : v;
-  if (typeof v === 'number' && kind === 'time') return Number.isFinite(v) ? new Date(v).toISOString() : String(v);
+  if (typeof v === 'number' && kind === 'time')
+    return Number.isFinite(v) ? new Date(Math.abs(v) < SECONDS_BELOW ? Math.round(v * 1000) : v).toISOString() : String(v);
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   return JSON.stringify(v);
 }
