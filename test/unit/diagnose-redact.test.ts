@@ -207,6 +207,7 @@ const NOT_SECRET = new Set([
   'measurementKey',
   'metricKey', // prometheus: the payload key naming the metric
   'partitionKey',
+  'passLineProtocol', // webhook influx: a boolean (send line protocol payloads as they are)
   'passwordFile',
   'publicKeys', // ed25519 public keys of rule signers
   'rejectUnauthorized',
