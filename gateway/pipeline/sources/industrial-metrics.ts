@@ -138,10 +138,16 @@ export function industrialWrites(registry: Registry): Counter<'kind' | 'source' 
   );
 }
 
-/** Values per second over the last `windowS` seconds (ring of one-second buckets, O(1) memory). */
+/**
+ * Values per second over the last `windowS` seconds (ring of one-second buckets, O(1) memory).
+ * The sum is divided by the time the buckets cover, not by `windowS`: the current second's bucket
+ * is still filling, so a steady 4,000 values/s read as 3,600 on average (every status, 10 % low),
+ * and a source started 2 s ago read at a fifth of its rate.
+ */
 export class RateMeter {
   private readonly buckets: number[];
   private lastSecond = 0;
+  private readonly startedAt: number;
 
   constructor(
     /** Monotonic ms (RuntimeDeps.monotonic): a wall clock step back would freeze the buckets. */
@@ -149,6 +155,7 @@ export class RateMeter {
     private readonly windowS = 10,
   ) {
     this.buckets = new Array<number>(windowS).fill(0);
+    this.startedAt = now();
   }
 
   private advance(): number {
@@ -166,7 +173,11 @@ export class RateMeter {
 
   perSecond(): number {
     this.advance();
-    return Math.round((this.buckets.reduce((a, b) => a + b, 0) / this.windowS) * 100) / 100;
+    const now = this.now();
+    // The full buckets before the current second, the part of the current one gone by, and never
+    // more than the meter has been running (at least a second: no rate of 1 value in 1 ms).
+    const covered = Math.max(1, Math.min(this.windowS - 1 + (now % 1000) / 1000, (now - this.startedAt) / 1000));
+    return Math.round((this.buckets.reduce((a, b) => a + b, 0) / covered) * 100) / 100;
   }
 }
 
