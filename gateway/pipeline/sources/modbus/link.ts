@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
 import type { Area } from './options.js';
 import { ERRORS } from '../../../../core/errors.js';
-import { StrayAnswers, outOfStepText } from './stray-answers.js';
+import { StrayAnswers, notModbusText, outOfStepText } from './stray-answers.js';
 import { RtuLine } from './rtu-line.js';
 import { urlHost } from '../../../../core/bind-host.js';
 
@@ -207,7 +207,10 @@ export class ModbusLink {
     // modbus-serial emits 'close' on socket end / port loss; 'error' events must be handled or they throw.
     const c = client as unknown as NodeJS.EventEmitter;
     c.on('error', (err: Error) => this.lose(`error: ${err.message}`));
-    c.on('close', () => this.lose('closed by peer'));
+    c.on('close', () => {
+      const foreign = this.strays?.foreign;
+      this.lose(foreign ? `closed by peer after ${notModbusText(this.describe(), foreign)}` : 'closed by peer');
+    });
   }
 
   private lose(reason: string): void {
@@ -290,6 +293,15 @@ export class ModbusLink {
         settled();
         const e = classify(err);
         if (mark) strays?.end(mark, e.kind === 'timeout');
+        // Bytes that are no Modbus TCP frame: not a device that answers badly but another service
+        // on the port. A connection error: the link is closed (what the library holds of them
+        // would be read as the start of every later answer) and opened again with backoff.
+        const foreign = mark ? strays?.foreignSince(mark) : undefined;
+        if (foreign) {
+          const text = notModbusText(this.describe(), foreign);
+          this.lose(text);
+          throw new ModbusRequestError('connection', text);
+        }
         const stray = e.kind === 'timeout' && mark ? strays?.since(mark) : undefined;
         if (stray) throw new ModbusRequestError('out-of-step', outOfStepText(stray));
         // RTU frames carry no transaction id: a slow device's answer arriving after the timeout,
