@@ -207,20 +207,19 @@ export class PortKeeper {
  * What to do about a port that did not open, by its cause: "plugged in?" and "dialout group?" are
  * wrong leads for a port that another program (or another link) holds.
  */
-export function openHint(reason: string): string {
-  if (/no such file|ENOENT/i.test(reason))
-    return 'the device is not there: check it is plugged in and the path (prefer /dev/serial/by-id/...); the link retries by itself';
+export function openHint(reason: string, retries = 'the link retries by itself'): string {
+  if (/no such file|ENOENT/i.test(reason)) return `the device is not there: check it is plugged in and the path (prefer /dev/serial/by-id/...); ${retries}`;
   // EPERM is the devices cgroup (systemd's DeviceAllow=), not the file's mode: under the unit a pty
   // was told to join the dialout group the gateway's user is already in.
   if (/operation not permitted|EPERM/i.test(reason))
-    return "the device's class is not allowed to the gateway: the systemd unit allows ttyS, ttyUSB, ttyACM and ttyAMA (a driver loaded after the unit started: restart it); another class, a pty (/dev/pts) or a vendor driver's tty, needs 'sudo systemctl edit gatehouse' with [Service] DeviceAllow=char-NAME rw, NAME from /proc/devices (docs/firmware-bridge.md#under-the-systemd-unit); the link retries by itself";
+    return `the device's class is not allowed to the gateway: the systemd unit allows ttyS, ttyUSB, ttyACM and ttyAMA (a driver loaded after the unit started: restart it); another class, a pty (/dev/pts) or a vendor driver's tty, needs 'sudo systemctl edit gatehouse' with [Service] DeviceAllow=char-NAME rw, NAME from /proc/devices (docs/firmware-bridge.md#under-the-systemd-unit); ${retries}`;
   if (/permission denied|EACCES/i.test(reason))
-    return "the gateway user may not open it: add the user to the dialout group (or the device's group); the link retries by itself";
+    return `the gateway user may not open it: add the user to the dialout group (or the device's group); ${retries}`;
   if (/cannot lock|resource temporarily unavailable|EBUSY|EAGAIN/i.test(reason))
-    return 'another process holds the port open (a terminal program, ModemManager, another gateway or serial link): stop it; the link retries by itself';
+    return `another process holds the port open (a terminal program, ModemManager, another gateway), or another serial link or Modbus source of this gateway opens the same device under another path (/dev/ttyUSB0 and its /dev/serial/by-id/... link are one port): fuser -v on the path names the process; stop it; ${retries}`;
   if (/inappropriate ioctl|ENOTTY|is a directory|EISDIR/i.test(reason))
     return 'the path is not a serial device (a regular file or a directory?): point it at the tty, e.g. /dev/ttyUSB0 or /dev/serial/by-id/...';
-  return 'check the device path, permissions (dialout group) and cable; the link retries by itself';
+  return `check the device path, permissions (dialout group) and cable; ${retries}`;
 }
 
 export async function closeQuietly(port: SerialPort): Promise<void> {

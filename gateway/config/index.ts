@@ -1,5 +1,6 @@
 // Load a configuration: file (optional) + command-line overrides -> validated config with defaults,
 // plus the cross-section checks a schema alone cannot express.
+import { realpathSync } from 'node:fs';
 import { resolve, dirname, isAbsolute, join } from 'node:path';
 import { ERRORS, GatehouseError } from '../../core/errors.js';
 import { combineProblems } from '../../core/validation.js';
@@ -115,13 +116,21 @@ export function configProblems(config: GatehouseConfig): GatehouseError[] {
   const links = new Set<string>();
   // Serial ports by path: a serial link's, a Modbus RTU source's. One port, one reader: the second
   // would wait for the port's lock forever (the bridge refuses two links at start too).
-  const paths = new Map<string, string>();
+  // One device under two paths (/dev/ttyUSB0 and its /dev/serial/by-id/... link) is one port too:
+  // compared as the links resolve now (a path not there yet, as written).
+  const paths = new Map<string, { who: string; path: string }>();
   const onePort = (path: string, who: string, where: string): void => {
-    const first = paths.get(path);
-    if (first === undefined) paths.set(path, who);
+    let port = path;
+    try {
+      port = realpathSync(path);
+    } catch {
+      // not there (unplugged): as written
+    }
+    const first = paths.get(port);
+    if (first === undefined) paths.set(port, { who, path });
     else
       problems.push(
-        new GatehouseError('GH_CONFIG_INVALID', `${first} and ${who} both open ${path}`, {
+        new GatehouseError('GH_CONFIG_INVALID', `${first.who} and ${who} both open ${first.path === path ? path : `${port} (as ${first.path} and ${path})`}`, {
           where,
           hint: 'give each its own port (one reader per serial port; Modbus RTU devices on one bus are devices of one source)',
         }),

@@ -10,6 +10,7 @@ import { ERRORS } from '../../../../core/errors.js';
 import { StrayAnswers, notModbusText, outOfStepText } from './stray-answers.js';
 import { RtuLine } from './rtu-line.js';
 import { urlHost } from '../../../../core/bind-host.js';
+import { openHint } from '../../../../firmware-bridge/port-keeper.js';
 
 /** out-of-step: Modbus TCP, an answer with another transaction id came and none to the request (stray-answers.ts). */
 export type ErrorKind = 'timeout' | 'exception' | 'connection' | 'protocol' | 'out-of-step';
@@ -127,7 +128,8 @@ function openError(endpoint: string, reason: string): string {
       { path: endpoint, reason },
       {
         where: endpoint,
-        hint: 'check the device path (ls /dev/serial/by-id), its permissions (the dialout group) and the adapter; the source retries by itself',
+        // By its cause, as a serial link's (a port held by another reader is no matter of path or group).
+        hint: openHint(reason, 'the source retries by itself'),
       },
     ).describe();
   }
