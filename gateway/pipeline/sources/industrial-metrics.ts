@@ -9,6 +9,7 @@ export interface IndustrialMetrics {
   readErrors: Counter<'kind' | 'source' | 'device' | 'error'>;
   reconnects: Counter<'kind' | 'source'>;
   pollSeconds: Histogram<'kind' | 'source' | 'group'>;
+  overruns: Counter<'kind' | 'source' | 'group'>;
   lastGoodRead: Gauge<'kind' | 'source' | 'device'>;
   connected: Gauge<'kind' | 'source'>;
   gaps: Counter<'kind' | 'source'>;
@@ -69,6 +70,19 @@ export function industrialMetrics(registry: Registry): IndustrialMetrics {
           registers,
         }),
     ),
+    // Polls a group had no time for (its requests and commit took longer than its interval): a
+    // group that cannot keep its interval was visible only in the status' JSON.
+    overruns: reuse(
+      registry,
+      'gatehouse_industrial_overruns_total',
+      () =>
+        new Counter({
+          name: 'gatehouse_industrial_overruns_total',
+          help: 'Polls skipped because the group could not keep its interval (Modbus)',
+          labelNames: ['kind', 'source', 'group'] as const,
+          registers,
+        }),
+    ),
     lastGoodRead: reuse(
       registry,
       'gatehouse_industrial_last_good_read_timestamp_seconds',
@@ -115,7 +129,7 @@ export function industrialMetrics(registry: Registry): IndustrialMetrics {
       () =>
         new Counter({
           name: 'gatehouse_industrial_dropped_total',
-          help: 'Values not submitted (intake paused, overrun, too many in flight)',
+          help: 'Values not submitted (intake paused, too many in flight, too large)',
           labelNames: ['kind', 'source', 'reason'] as const,
           registers,
         }),

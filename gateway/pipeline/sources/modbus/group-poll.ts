@@ -171,8 +171,10 @@ export class GroupPoll {
     }
     if (values.length > 0 || ctx.opts.publish === 'group') await this.commit(g, values);
     g.lastPollMs = Math.round((performance.now() - t0) * 100) / 100;
-    ctx.metrics.pollSeconds.observe({ kind: KIND, source: ctx.name, group: `${d.device.name}/${g.group.name}` }, g.lastPollMs / 1000);
-    advanceSchedule(g, ctx.mono());
+    const group = `${d.device.name}/${g.group.name}`;
+    ctx.metrics.pollSeconds.observe({ kind: KIND, source: ctx.name, group }, g.lastPollMs / 1000);
+    const missed = advanceSchedule(g, ctx.mono());
+    if (missed > 0) ctx.metrics.overruns.inc({ kind: KIND, source: ctx.name, group }, missed);
   }
 
   /**

@@ -247,7 +247,8 @@ export class ModbusSource implements Source {
       // The store cannot take writes: skip this poll (counted) rather than queue values without bound.
       this.state = 'paused';
       this.metrics.dropped.inc({ kind: KIND, source: this.name, reason: 'paused' });
-      advanceSchedule(g, this.mono());
+      const missed = advanceSchedule(g, this.mono());
+      if (missed > 0) this.metrics.overruns.inc({ kind: KIND, source: this.name, group: `${g.device.device.name}/${g.group.name}` }, missed);
       return;
     }
     if (this.state === 'paused') this.state = this.outages.answering ? 'running' : 'retrying';

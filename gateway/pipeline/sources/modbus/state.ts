@@ -188,12 +188,12 @@ export function nextDueGroup(devices: readonly DeviceState[]): GroupState | unde
 }
 
 /** After a poll at monotonic `now`: the next due time; polls the group had no time for are skipped and counted as overruns. */
-export function advanceSchedule(g: GroupState, now: number): void {
+export function advanceSchedule(g: GroupState, now: number): number {
   g.nextDue += g.group.intervalMs;
-  if (g.nextDue <= now) {
-    const missed = Math.ceil((now - g.nextDue) / g.group.intervalMs);
-    g.overruns += missed;
-    g.nextDue += missed * g.group.intervalMs;
-    if (g.nextDue <= now) g.nextDue += g.group.intervalMs;
-  }
+  if (g.nextDue > now) return 0;
+  const missed = Math.ceil((now - g.nextDue) / g.group.intervalMs);
+  g.overruns += missed;
+  g.nextDue += missed * g.group.intervalMs;
+  if (g.nextDue <= now) g.nextDue += g.group.intervalMs;
+  return missed;
 }
