@@ -156,6 +156,12 @@ export class ModbusLink {
    * after a write's answer, so the next request followed the answer at once.
    */
   private quietUntil = 0;
+  /**
+   * The request waiting for its answer, failed at once when the connection is lost: it waited for
+   * its timeout, and a write whose device went away (power cut) with it was answered `no response
+   * (timed out)`, not that the connection was lost and the write may have been done.
+   */
+  private abortInFlight: ((reason: string) => void) | null = null;
 
   constructor(
     private readonly Modbus: ModbusCtor,
@@ -216,6 +222,7 @@ export class ModbusLink {
   }
 
   private lose(reason: string): void {
+    this.abortInFlight?.(reason);
     if (this.closed) return;
     this.closed = true;
     const cb = this.onLost;
@@ -274,12 +281,26 @@ export class ModbusLink {
     const strays = this.strays;
     const mark = strays?.begin();
     const sentAt = performance.now();
+    let abort: ((reason: string) => void) | null = null;
     const p = new Promise<T>((resolve, reject) => {
+      abort = (reason) =>
+        reject(
+          new ModbusRequestError(
+            'connection',
+            what.startsWith('write')
+              ? `connection lost while the write waited for the device's echo (${reason}): it may have been done; read the tag back`
+              : `connection lost while the request waited for its answer (${reason})`,
+          ),
+        );
+      this.abortInFlight = abort;
       try {
         fn(client, (err, value) => (err ? reject(classify(err)) : resolve(value)));
       } catch (err) {
         reject(classify(err));
       }
+    }).finally(() => {
+      // (a request given up by the guard may settle during the next one: that one's stays)
+      if (this.abortInFlight === abort) this.abortInFlight = null;
     });
     // The library's own timeout normally fires first; the guard catches a callback that never comes.
     const settled = (): void => {
