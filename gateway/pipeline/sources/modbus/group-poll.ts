@@ -15,6 +15,7 @@ import { backoffMs, type IndustrialMetrics } from '../industrial-metrics.js';
 import { type ModbusLink, ModbusRequestError, referenceNumberHint, type ReadResult } from './link.js';
 import type { ModbusOptions } from './options.js';
 import { splitRequest, type ReadRequest } from './planner.js';
+import { probeRead, probeRefused, remergeReadable } from './remerge.js';
 import {
   advanceSchedule,
   decodeTag,
@@ -84,12 +85,16 @@ export class GroupPoll {
     let answered = false;
     let deviceDown: string | undefined;
     let deviceDownKind: DeviceErrorKind | undefined;
+    // The requests that read (a split request's parts: merged again once they all read, remerge.ts).
+    const read = new Set<ReadRequest<TagState>>();
     for (let i = 0; i < g.requests.length && !ctx.stopping(); i++) {
       const req = g.requests[i] as ReadRequest<TagState>;
       try {
         const res = await this.readWithRetry(d, req);
         answered = true;
         ctx.answered();
+        read.add(req);
+        if (req.probe) probeRead(req);
         for (const t of req.tags) {
           t.error = undefined;
           values.push({ tag: t, value: decodeTag(t, req, res) });
@@ -101,7 +106,9 @@ export class GroupPoll {
         const hint = raw.exceptionCode === 2 && req.tags.length === 1 ? referenceNumberHint(req.area, req.address, req.count) : '';
         const e = hint ? new ModbusRequestError(raw.kind, raw.message + hint, raw.exceptionCode) : raw;
         const where = `device '${d.device.name}' (unit ${d.device.unitId}) ${req.area} ${req.address}+${req.count}`;
-        this.countError(d, e.kind, `${where}: ${e.message}`);
+        const splits = e.kind === 'exception' && req.tags.length > 1 && (e.exceptionCode === 2 || e.exceptionCode === 3);
+        // A merged request put back to try (remerge.ts) and refused again: ours, no fault of a tag.
+        if (!(splits && req.probe)) this.countError(d, e.kind, `${where}: ${e.message}`);
         if (e.kind === 'exception' && GATEWAY_NO_ANSWER.has(e.exceptionCode as number)) {
           // A TCP gateway answering for a device behind it that did not (0x0B), or that it has no
           // path to (0x0A): the link works, the device is down. As a tag error it was polled every
@@ -117,8 +124,10 @@ export class GroupPoll {
         if (e.kind === 'exception') {
           answered = true;
           ctx.answered();
-          if (req.tags.length > 1 && (e.exceptionCode === 2 || e.exceptionCode === 3)) {
-            // Find the tag the device refuses: from now on read these tags one by one.
+          if (splits) {
+            // Find the tag the device refuses: from now on read these tags one by one (merged
+            // again once they all read for a while: remerge.ts).
+            if (req.probe) probeRefused(req);
             g.requests.splice(i, 1, ...splitRequest(req));
             i--;
             continue;
@@ -152,6 +161,7 @@ export class GroupPoll {
         break;
       }
     }
+    if (deviceDown === undefined && !ctx.stopping()) remergeReadable(g.requests, read);
     if (deviceDown !== undefined && !answered) {
       d.failures++;
       d.failedBy = deviceDownKind;

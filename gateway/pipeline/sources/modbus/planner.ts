@@ -2,7 +2,8 @@
 // limits (125 registers per FC3/FC4 read, 2,000 bits per FC1/FC2 read). Tags of one table whose
 // ranges are adjacent (or `mergeGap` apart at most) share a request. A request the device refuses
 // with "illegal data address" is split into one request per tag (splitRequest), so the exception
-// lands on the tag that caused it and the others keep being read.
+// lands on the tag that caused it and the others keep being read; once every part reads for a
+// while, the merged request is tried again (remerge.ts).
 import type { Area } from './options.js';
 
 export const MAX_REGISTERS = 125;
@@ -20,6 +21,13 @@ export interface ReadRequest<T extends PlannedTag> {
   address: number;
   count: number;
   tags: T[];
+  /** A request of one tag split from a refused merged request: that request (remerge.ts). */
+  mergedFrom?: ReadRequest<T>;
+  /** A merged request put back after its parts all read (remerge.ts): its refusal is no tag error. */
+  probe?: boolean;
+  /** Polls in a row every part of this split request read; and how many a re-merge waits for. */
+  readablePolls?: number;
+  remergeAfter?: number;
 }
 
 export function limitOf(area: Area): number {
@@ -50,5 +58,5 @@ export function planReads<T extends PlannedTag>(tags: readonly T[], mergeGap = 0
 
 /** One request per tag of `req` (used after the device refused the merged range). */
 export function splitRequest<T extends PlannedTag>(req: ReadRequest<T>): ReadRequest<T>[] {
-  return req.tags.map((tag) => ({ area: tag.area, address: tag.address, count: tag.size, tags: [tag] }));
+  return req.tags.map((tag) => ({ area: tag.area, address: tag.address, count: tag.size, tags: [tag], mergedFrom: req }));
 }
