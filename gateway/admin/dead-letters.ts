@@ -98,6 +98,8 @@ export interface DeadLetterOps {
   redrive(name: string, options: RedriveOptions): Promise<RedriveResult>;
   /** through 'last': every dead letter held now. */
   purge(name: string, through: number | 'last'): Promise<PurgeResult>;
+  /** The dead-letter streams there are now (by name: cheap, no record read). */
+  names(): string[];
 }
 
 function badRequest(reason: string, hint?: string): GatehouseError {
@@ -242,6 +244,7 @@ export function createDeadLetterOps(p: DeadLetterParts): DeadLetterOps {
   }
 
   return {
+    names: deadLetterNames,
     async list(name) {
       if (name !== undefined) {
         deadLetterStream(name);

@@ -44,6 +44,8 @@ export interface Overview {
   host?: HostOverview | null;
   /** Device shadows kept (gateway/shadow/); null when the service is switched off. */
   shadows?: number | null;
+  /** Records held in dead-letter streams (absent from a gateway older than this CLI). */
+  deadLetterRecords?: number;
 }
 
 export interface HostOverview {
@@ -135,6 +137,7 @@ export function statusSummary(o: Overview): Record<string, unknown> {
     rules: { version: o.rules?.activeVersion ?? null, confirmed: o.rules?.activeConfirmed ?? null },
     host: o.host ?? null,
     shadows: o.shadows ?? null,
+    deadLetterRecords: o.deadLetterRecords ?? null,
   };
 }
 
@@ -170,7 +173,10 @@ export function describeStatus(o: Overview): string[] {
     `  ingest ${fmtRate(sum.rates.in)} msgs/s, export ${fmtRate(sum.rates.out)} records/s; ${sum.clients} MQTT client(s); serial links ${sum.links.open}/${sum.links.total} open${o.shadows ? `; ${o.shadows} device shadow(s)` : ''}`,
   );
   lines.push(
-    `  ${sum.streams} stream(s), backlog ${sum.backlogRecords} record(s)${sum.exportersInBackoff ? `, ${sum.exportersInBackoff} exporter(s) in backoff (gatehouse streams)` : ''}`,
+    `  ${sum.streams} stream(s), backlog ${sum.backlogRecords} record(s)${sum.exportersInBackoff ? `, ${sum.exportersInBackoff} exporter(s) in backoff (gatehouse streams)` : ''}${
+      // Records a destination refused for good: 'ok' said nothing of them, only 'gatehouse streams' did.
+      o.deadLetterRecords ? `, ${o.deadLetterRecords} dead letter(s) held (gatehouse streams dead-letters)` : ''
+    }`,
   );
   if (sum.streamsToWatch.length > 0) {
     const each = sum.streamsToWatch.map((s) => `${s.name} ${s.fullPercent}% full${s.rejectedAppends > 0 ? `, ${s.rejectedAppends} append(s) refused` : ''}`);

@@ -187,6 +187,8 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
         host: hostOverview(gw.host),
         // the local Device Shadows kept (null: the service is switched off)
         shadows: gw.shadows ? gw.shadows.count() : null,
+        // records held in dead-letter streams: 'ok' said nothing of them (gatehouse status)
+        deadLetterRecords: deadLetterRecords(source),
       };
     },
     staticFiles: () => statusPageFiles(),
@@ -198,6 +200,15 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
       : {}),
   };
   return source;
+}
+
+/** The records the dead-letter streams hold now, from the streams' figures (no record read). */
+function deadLetterRecords(source: AdminSource): number {
+  const names = new Set(source.deadLetters?.names() ?? []);
+  if (names.size === 0) return 0;
+  let n = 0;
+  for (const s of source.streams() as Array<{ name: string; records?: number }>) if (names.has(s.name)) n += s.records ?? 0;
+  return n;
 }
 
 /** The one list: the upstream connections' and rule actions' certificates, then those the listeners and the admin API serve. */

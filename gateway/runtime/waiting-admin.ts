@@ -99,7 +99,7 @@ export function waitingSource(opts: WaitingSourceOptions): AdminSource {
     applyRules: async () => refuse(),
     rollbackRules: async () => refuse(),
     events: refuse,
-    deadLetters: { list: async () => refuse(), redrive: async () => refuse(), purge: async () => refuse() },
+    deadLetters: { list: async () => refuse(), redrive: async () => refuse(), purge: async () => refuse(), names: () => [] },
     streamDrop: { usedBy: () => undefined, drop: async () => refuse() },
     // The status page: what the start waits for, in place of the figures of a running gateway.
     overview() {

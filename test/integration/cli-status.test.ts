@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
-import { freePort, tempDir } from '../helpers/index.js';
+import { freePort, tempDir, waitUntil } from '../helpers/index.js';
+import { startFirehoseReceiver } from '../helpers/firehose-receiver.js';
 import { startGatewayProcess, startRulesGateway, writeConfig } from '../helpers/gateway-process.js';
 import { runCaptured } from '../helpers/cli-capture.js';
 import { main } from '../../gateway/cli/main.js';
@@ -33,6 +34,7 @@ test('gatehouse status: health, rates, clients, streams, sources, rules; --json;
   assert.deepEqual(Object.keys(doc).sort(), [
     'backlogRecords',
     'clients',
+    'deadLetterRecords',
     'exportersInBackoff',
     'gatewayId',
     'health',
@@ -41,6 +43,7 @@ test('gatehouse status: health, rates, clients, streams, sources, rules; --json;
     'rates',
     'rules',
     'running',
+    'shadows',
     'sources',
     'streams',
     'streamsToWatch',
@@ -51,6 +54,8 @@ test('gatehouse status: health, rates, clients, streams, sources, rules; --json;
   assert.deepEqual(doc.streamsToWatch, []);
   assert.doesNotMatch(text.out, /streams to watch/);
   assert.deepEqual(doc.rules, { version: 1, confirmed: true });
+  assert.equal(doc.deadLetterRecords, 0);
+  assert.doesNotMatch(text.out, /dead letter/);
 
   const port = await freePort(t);
   const down = await runCaptured(main, ['status', '--admin', `http://127.0.0.1:${port}`]);
@@ -127,4 +132,43 @@ test('gatehouse rules list: a SQL written over several lines (the README fleet e
     text.out,
   );
   assert.match(lines[at + 4] ?? '', /^ {4}next: /);
+});
+
+test('gatehouse status says how many dead letters are held (it said ok and nothing of them; only gatehouse streams did)', async (t) => {
+  const rx = await startFirehoseReceiver();
+  t.after(() => rx.close());
+  // The receiver refuses for good (400) the records marked bad: dead-lettered.
+  rx.rejectWhen((records) => records.some((b) => b.toString().includes('"bad"')), 400);
+  const dir = await tempDir(t);
+  const config = await writeConfig(
+    dir,
+    [
+      `dataDir: ${JSON.stringify(`${dir}/data`)}`,
+      'streams: { up: { maxBytes: 1048576 } }',
+      `exporters: [{ name: e, stream: up, destination: { type: http, url: "${rx.url}" }, batch: { maxRecords: 1, lingerMs: 0 } }]`,
+      'rules:',
+      '  version: 1',
+      '  rules:',
+      `    - { name: up, sql: "SELECT * FROM 'dev/#'", actions: [{ stream: { name: up } }] }`,
+      '',
+    ].join('\n'),
+  );
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.stop());
+  const client = await mqtt.connectAsync(gw.mqttUrl, { reconnectPeriod: 0 });
+  t.after(() => client.end(true));
+  for (const p of ['{"ok":1}', '{"bad":1}', '{"bad":2}']) await client.publishAsync('dev/1', p, { qos: 1 });
+  const doc = await waitUntil(
+    async () => {
+      const d = JSON.parse((await runCaptured(main, ['status', '--admin', gw.adminUrl, '--json'])).out) as { deadLetterRecords: number };
+      return d.deadLetterRecords === 2 ? d : undefined;
+    },
+    'the two refused records dead-lettered',
+    15_000,
+    100,
+  );
+  assert.equal(doc.deadLetterRecords, 2);
+  const text = await runCaptured(main, ['status', '--admin', gw.adminUrl]);
+  assert.equal(text.code, 0, "healthy: dead letters are the destination's refusals, not a fault of the gateway");
+  assert.match(text.out, /, 2 dead letter\(s\) held \(gatehouse streams dead-letters\)$/m);
 });
