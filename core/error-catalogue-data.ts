@@ -170,6 +170,20 @@ export const DATA_ERRORS = {
     message: "rule '{rule}' of rule set {version} failed {failures} times in {evaluations} evaluations during its probation (last error: {reason})",
     hint: 'fix the rule for the payloads it meets (see the last error) and send it again as a new version; control.probation sets the criterion',
   },
+  GH_TABLE_LOAD: {
+    group: 'rules',
+    meaning:
+      'A lookup table (`tables:` in the configuration, read by get_dynamodb() in rules) cannot be loaded: its file is missing, unreadable, larger than maxBytes, not CSV/JSON/YAML of rows, or has a row without the key, a duplicate key, or more rows than maxRows. At start and in check-config the configuration is refused; at a reload (SIGHUP) the table keeps its previous contents',
+    message: 'table {table}: {reason}',
+    hint: "fix the file (each row once, with its key; docs/rules-sql.md#lookup-tables), or raise the table's maxRows/maxBytes, then `systemctl reload gatehouse`",
+  },
+  GH_TABLE_LOOKUP: {
+    group: 'rules',
+    meaning:
+      "A get_dynamodb(table, keyName, keyValue, roleArn) call names a table the configuration does not define, or a key name that is not the table's key: with literal arguments the rule set is refused when it compiles; otherwise the message goes to the rule's error action",
+    message: '{reason}',
+    hint: 'name a table of `tables:` in the configuration and its key (docs/rules-sql.md#lookup-tables)',
+  },
   GH_PROTO_DESCRIPTOR: {
     group: 'rules',
     meaning:

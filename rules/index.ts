@@ -31,4 +31,5 @@ export { EvalContext, evalContextOf } from './sql/context.js';
 export { compactJson } from './sql/json-decimal.js';
 export { NO_SHADOWS } from './sql/functions/shadow.js';
 export { createFunctionRegistry, type FunctionRegistry, type FunctionRegistryOptions, type SqlFunctionDef } from './sql/functions/index.js';
+export { lookupKeyText, NO_LOOKUP_TABLES } from './sql/functions/lookup.js';
 export { PROTO_MAX_JSON_CHARS, PROTO_MAX_PAYLOAD_BYTES } from './sql/functions/proto.js';

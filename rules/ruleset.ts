@@ -9,6 +9,7 @@ import type {
   ActionConfig,
   ActionFactoryTools,
   ActionRegistry,
+  LookupTableSource,
   ProtoDescriptorSource,
   ShadowLookup,
   RuleCounters,
@@ -58,6 +59,8 @@ export interface CompileRuleSetExtras {
   protoDescriptors?: ProtoDescriptorSource;
   /** The gateway's local shadows, for get_thing_shadow() (unused when `functions` is given). */
   shadows?: ShadowLookup;
+  /** The tables get_dynamodb() reads (unused when `functions` is given). */
+  lookupTables?: LookupTableSource;
   hooks?: CompilerHooks;
   options?: Partial<RuleSetCompileOptions>;
   /** Name used in error messages (e.g. the file path). */
@@ -143,7 +146,8 @@ export function compileRuleSet(def: RuleSetDefinition | unknown, registry: Actio
   const source = extras.source ?? 'rule set';
   const valid = parseRuleSet(def, source);
   const opts = ruleSetCompileOptionsSchema.parse(extras.options ?? {});
-  const functions = extras.functions ?? createFunctionRegistry({ protoDescriptors: extras.protoDescriptors, shadows: extras.shadows });
+  const functions =
+    extras.functions ?? createFunctionRegistry({ protoDescriptors: extras.protoDescriptors, shadows: extras.shadows, lookupTables: extras.lookupTables });
   const issues: RuleSetIssue[] = [];
   const checkIssues = new Set<RuleSetIssue>();
   const rules: CompiledRule[] = [];

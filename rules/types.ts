@@ -93,6 +93,19 @@ export interface ShadowLookup {
   get(thingName: string, shadowName: string | undefined): unknown;
 }
 
+/**
+ * The lookup tables get_dynamodb(table, keyName, keyValue, roleArn) reads, injected (the gateway's
+ * `tables:`, gateway/tables/): rules/ reads no files. Contents may change between calls (a reload).
+ */
+export interface LookupTableSource {
+  /** The table's key attribute; undefined when no table has that name. */
+  keyOf(table: string): string | undefined;
+  /** The names of the tables (for an error naming them). */
+  names(): readonly string[];
+  /** The item whose key, as text (lookupKeyText), is `key`; undefined when there is none. */
+  get(table: string, key: string): Readonly<Record<string, unknown>> | undefined;
+}
+
 export interface RuleCounters {
   matched: number;
   emitted: number;

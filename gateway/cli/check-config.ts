@@ -3,7 +3,7 @@ import { protoDescriptorDirOf, protoDescriptorFolder } from '../pipeline/proto-d
 import { configProblems, loadConfig, DEFAULT_RULE_SET, defaultExporters } from '../config/index.js';
 import { combineProblems } from '../../core/validation.js';
 import { configFileProblems, configWarnings } from '../config/checks.js';
-import { NO_SHADOWS, compileRuleSet, loadRuleSetFile, validateRuleSet } from '../../rules/index.js';
+import { NO_LOOKUP_TABLES, NO_SHADOWS, compileRuleSet, loadRuleSetFile, validateRuleSet } from '../../rules/index.js';
 import { buildActionRegistry } from '../pipeline/actions/index.js';
 import { allDestinationKinds } from '../upstream/registry.js';
 import { ERRORS, GatehouseError } from '../../core/errors.js';
@@ -64,6 +64,11 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   const def: unknown = problems.some((p) => p.where === 'rulesFile')
     ? undefined
     : await collect(async () => (config.rulesFile ? await loadRuleSetFile(config.rulesFile) : (config.rules ?? DEFAULT_RULE_SET)));
+  // Lookup tables: each file read as the start reads it (a missing file, a bad row, a duplicate key: file and line).
+  if (Object.keys(config.tables).length) {
+    const { loadTable } = await import('../tables/index.js');
+    for (const [name, t] of Object.entries(config.tables)) await collect(() => loadTable(name, t));
+  }
   const registry = buildActionRegistry({
     mode: 'inert',
     destinations: allDestinationKinds,
@@ -79,6 +84,8 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
             protoDescriptors: protoDescriptorFolder(protoDescriptorDirOf(config)),
             // get_thing_shadow() compiles as it does at start: with the local shadows on
             ...(config.shadows.enabled ? { shadows: NO_SHADOWS } : {}),
+            // the tables' names and keys (a file that does not load is listed above, not again per rule)
+            lookupTables: Object.keys(config.tables).length ? (await import('../tables/index.js')).configuredTables(config.tables) : NO_LOOKUP_TABLES,
           });
           await validateRuleSet(c, config.rulesFile ?? `${file} (rules)`);
           return c;

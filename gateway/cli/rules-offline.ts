@@ -18,6 +18,7 @@ import {
   topicMatches,
 } from '../../rules/index.js';
 import { protoDescriptorFolder } from '../pipeline/proto-descriptors.js';
+import { readTablesFile } from '../tables/file.js';
 import type { ActionRegistry, CompiledQuery, SqlVersion, WindowedQuery } from '../../rules/index.js';
 import type { CliIO } from './io.js';
 
@@ -25,7 +26,7 @@ import type { CliIO } from './io.js';
 const DEFAULT_PROTO_DIR = 'gatehouse-data/proto';
 
 const EVAL_USAGE = `usage: gatehouse rules eval --sql 'SQL' --topic TOPIC (--payload 'PAYLOAD' | --payload-file FILE) [--clientid ID]
-                           [--sql-version 2016-03-23|2015-10-08] [--proto-dir DIR]
+                           [--sql-version 2016-03-23|2015-10-08] [--proto-dir DIR] [--tables FILE]
 
 Evaluates one AWS IoT SQL statement against one message and prints the payload each action would
 receive, one line, as compact JSON. Prints nothing when FROM does not match or WHERE is false.
@@ -36,15 +37,18 @@ its FROM, as the gateway does; a rule without FROM runs on any TOPIC.
 --payload-file reads the payload's bytes from FILE (a binary payload: Protobuf, a Sparkplug B NDATA).
 --proto-dir is the folder of decode(*, 'proto', bucket, key, ...)'s descriptors, <DIR>/<bucket>/<key>
 (default ${DEFAULT_PROTO_DIR}, a gateway's in this folder; a gateway reads protoDescriptorDir).
+--tables FILE reads the lookup tables of get_dynamodb() from FILE's tables: (a gateway configuration
+works: its other settings are not read; table files relative to FILE's folder).
 Exit codes: 0 ok, 1 the statement failed on this message (a gateway would count a rule error and
 give the message to the rule's errorAction), 2 SQL error or bad arguments.
 `;
 
-const CHECK_USAGE = `usage: gatehouse rules check FILE [--proto-dir DIR]
+const CHECK_USAGE = `usage: gatehouse rules check FILE [--proto-dir DIR] [--tables FILE]
 
 Validates a rule set file (YAML or JSON): shape, every rule's SQL, every action's options, and the
 descriptor and message type each decode(*, 'proto', ...) names, read from <DIR>/<bucket>/<key>
-(default ${DEFAULT_PROTO_DIR}; check-config reads the configuration's protoDescriptorDir).
+(default ${DEFAULT_PROTO_DIR}; check-config reads the configuration's protoDescriptorDir), and with
+--tables FILE the lookup table and key each get_dynamodb() names (FILE's tables:, as rules eval reads it).
 Lists every error; exit 1 on errors, 0 with a summary otherwise.
 `;
 
@@ -84,6 +88,7 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
     clientid?: string;
     'sql-version'?: string;
     'proto-dir'?: string;
+    tables?: string;
     help?: boolean;
   };
   try {
@@ -97,6 +102,7 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
         clientid: { type: 'string' },
         'sql-version': { type: 'string' },
         'proto-dir': { type: 'string' },
+        tables: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -137,7 +143,8 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
   let query: CompiledQuery;
   try {
     const protoDescriptors = protoDescriptorFolder(resolve(values['proto-dir'] ?? DEFAULT_PROTO_DIR));
-    query = compileSql(values.sql!, { sqlVersion: version as SqlVersion, functions: createFunctionRegistry({ protoDescriptors, shadows: NO_SHADOWS }) });
+    const lookupTables = values.tables !== undefined ? await readTablesFile(values.tables) : undefined;
+    query = compileSql(values.sql!, { sqlVersion: version as SqlVersion, functions: createFunctionRegistry({ protoDescriptors, shadows: NO_SHADOWS, lookupTables }) });
   } catch (err) {
     sayError(io, err);
     return 2;
@@ -261,16 +268,18 @@ export async function runRulesCheck(argv: string[], io: CliIO, registry: ActionR
   let positionals: string[];
   let help = false;
   let protoDir = DEFAULT_PROTO_DIR;
+  let tablesFile: string | undefined;
   try {
     const r = parseArgs({
       args: argv,
-      options: { help: { type: 'boolean', short: 'h' }, 'proto-dir': { type: 'string' } },
+      options: { help: { type: 'boolean', short: 'h' }, 'proto-dir': { type: 'string' }, tables: { type: 'string' } },
       allowPositionals: true,
       strict: true,
     });
     positionals = r.positionals;
     help = r.values.help === true;
     protoDir = r.values['proto-dir'] ?? DEFAULT_PROTO_DIR;
+    tablesFile = r.values.tables;
   } catch (err) {
     return badArgs(io, errorMessage(err), CHECK_USAGE, 'check');
   }
@@ -284,7 +293,8 @@ export async function runRulesCheck(argv: string[], io: CliIO, registry: ActionR
   const file = positionals[0]!;
   try {
     const def = await loadRuleSetFile(file);
-    const set = compileRuleSet(def, registry, { source: file, protoDescriptors: protoDescriptorFolder(resolve(protoDir)), shadows: NO_SHADOWS });
+    const lookupTables = tablesFile !== undefined ? await readTablesFile(tablesFile) : undefined;
+    const set = compileRuleSet(def, registry, { source: file, protoDescriptors: protoDescriptorFolder(resolve(protoDir)), shadows: NO_SHADOWS, lookupTables });
     const enabled = set.rules.filter((r) => r.enabled).length;
     io.stdout.write(`${file}: OK, rule set version ${set.version}, ${set.rules.length} rule${set.rules.length === 1 ? '' : 's'} (${enabled} enabled)\n`);
     // A rule without FROM matches no topic: say so, in case FROM was forgotten rather than meant.

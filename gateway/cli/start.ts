@@ -122,7 +122,7 @@ function onReload(
       return;
     }
     try {
-      const outcome = await reloadConfig(gateway.rules, current, await rulesJson, next, gateway.control.verifier);
+      const outcome = await reloadConfig(gateway.rules, current, await rulesJson, next, gateway.control.verifier, gateway.tables);
       // Keys that did not load are tried again at the next reload (the running ones stay).
       const kept = current.control;
       current =
@@ -143,6 +143,12 @@ function onReload(
       }
       if (outcome.restartNeeded.length > 0) {
         logger.warn({ settings: outcome.restartNeeded, changed: outcome.changed }, 'reload: these settings changed and take effect at the next restart');
+      }
+      // (each table that did not load was logged by the tables, with its error)
+      if (outcome.tables) {
+        const t = outcome.tables;
+        logger.info({ loaded: t.loaded, failed: t.failed.map((f) => f.table) }, 'reload: lookup tables read again');
+        if (t.removed.length) logger.warn({ tables: t.removed }, 'reload: these lookup tables are no longer configured; they are kept until the next restart');
       }
       const r = outcome.rules;
       if (r === undefined) logger.info('reload: the rule set did not change');

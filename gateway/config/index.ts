@@ -210,6 +210,13 @@ export async function loadConfig(
   if (typeof withPaths.protoDescriptorDir === 'string' && !isAbsolute(withPaths.protoDescriptorDir)) {
     withPaths.protoDescriptorDir = resolve(base, withPaths.protoDescriptorDir);
   }
+  // Lookup tables' files: the config folder's too.
+  if (isRecord(withPaths.tables)) {
+    const tables: Record<string, unknown> = {};
+    for (const [name, t] of Object.entries(withPaths.tables))
+      tables[name] = isRecord(t) && typeof t.file === 'string' && !isAbsolute(t.file) ? { ...t, file: resolve(base, t.file) } : t;
+    withPaths.tables = tables;
+  }
   const schema = withEntries(await entrySchemasFor(withPaths));
   const config = validateConfig(schema, applyOverrides(withPaths, overrides), file ?? 'the default configuration');
   config.dataDir = resolve(config.dataDir);

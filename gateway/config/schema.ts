@@ -18,6 +18,7 @@ import { controlOptionsSchema, jobsOptionsSchema } from '../control/options.js';
 import { statefulOptionsSchema } from '../../rules/index.js';
 import { networkOptionsSchema } from '../upstream/proxy-options.js';
 import { shadowOptionsSchema } from '../shadow/options.js';
+import { tablesSchema } from '../tables/options.js';
 
 const KiB = 1024;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -140,6 +141,7 @@ export const configBaseSchema = z
       .describe(
         "Folder of the Protobuf descriptors of decode(*, 'proto', bucket, key, file, type) (AWS reads s3://bucket/key): the file <protoDescriptorDir>/<bucket>/<key>. Default <dataDir>/proto (docs/rules-sql.md#protobuf-payloads).",
       ),
+    tables: tablesSchema,
     ruleState: statefulOptionsSchema
       .extend({
         inputLog: z

@@ -18,7 +18,16 @@ import { clocksOf } from '../../core/clock.js';
 import type { LocalStreams } from '../store/types.js';
 import type { Message } from '../../core/message.js';
 import { compileRuleSet, loadRuleSetFile, validateRuleSet } from '../../rules/index.js';
-import type { ActionRegistry, CompiledRuleSet, ProtoDescriptorSource, RuleCounters, ShadowLookup, RuleEngine, RuleSetDefinition } from '../../rules/index.js';
+import type {
+  ActionRegistry,
+  CompiledRuleSet,
+  LookupTableSource,
+  ProtoDescriptorSource,
+  RuleCounters,
+  RuleEngine,
+  RuleSetDefinition,
+  ShadowLookup,
+} from '../../rules/index.js';
 import { defaultVerifier, type UpdateVerifier } from '../control/verify.js';
 import type { ApplyBytesOptions, MetaWrites, RollbackOptions, RuleSetTarget, RuleUpdateStatus } from '../control/rule-set-target.js';
 import { codeOf, errorsOf, readRuleSetBytes, refusedLogs, type RefusedLogs } from './rule-set-bytes.js';
@@ -59,6 +68,8 @@ export interface RuleHostDeps extends RuntimeDeps {
   protoDescriptors?: ProtoDescriptorSource;
   /** The local Device Shadows get_thing_shadow() reads (gateway/shadow/); none: the function is refused. */
   shadows?: ShadowLookup;
+  /** The tables get_dynamodb() reads (`tables:`; swapped in place by a reload). */
+  lookupTables?: LookupTableSource;
   /**
    * The set the gateway runs when the config names none (DEFAULT_RULE_SET). Nobody wrote it, so a
    * stored copy of it does not outrank a set a user wrote with the same version (at start, or as
@@ -126,7 +137,12 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
   async check(def: unknown, source: string): Promise<CompiledRuleSet> {
     // An upstream action takes its destination's schema at compile, synchronously: its kind first.
     await this.deps.destinations?.load(upstreamKindsOf(def));
-    const compiled = compileRuleSet(def, this.registry, { source, protoDescriptors: this.deps.protoDescriptors, shadows: this.deps.shadows });
+    const compiled = compileRuleSet(def, this.registry, {
+      source,
+      protoDescriptors: this.deps.protoDescriptors,
+      shadows: this.deps.shadows,
+      lookupTables: this.deps.lookupTables,
+    });
     await validateRuleSet(compiled, source);
     return compiled;
   }

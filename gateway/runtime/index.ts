@@ -48,6 +48,8 @@ import { protoDescriptorDirOf, protoDescriptorFolder } from '../pipeline/proto-d
 import { buildAdminSource } from './admin-source.js';
 import { makeDataDir } from './data-dir.js';
 import type { CertWatch } from '../upstream/cert-watch.js';
+import type { LookupTables } from '../tables/index.js';
+import { NO_LOOKUP_TABLES } from '../../rules/index.js';
 import { watchCertificates } from './certificates.js';
 import { switchableSource, waitingSource } from './waiting-admin.js';
 import { Activity } from './activity.js';
@@ -104,6 +106,8 @@ export interface Gateway {
   readonly control: ControlPlane;
   /** The expiry of the certificates the gateway presents or trusts upstream (read again on SIGHUP). */
   readonly certs: CertWatch;
+  /** The lookup tables of get_dynamodb() (`tables:`; read again on SIGHUP); undefined when the config names none. */
+  readonly tables: LookupTables | undefined;
   /** The board's temperature, power and wear (runtime/host/health.ts). */
   readonly host: HostHealth;
   /** The local Device Shadow service (gateway/shadow/); absent with shadows.enabled: false. */
@@ -254,6 +258,10 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     });
     // Signature policy for rule set updates (remote, admin, CLI); bad keys fail the start here.
     const verifier = createUpdateVerifier(config.control, registry);
+    // Lookup tables: their loaders imported only when `tables:` names one; a table that does not load fails the start.
+    const tables = Object.keys(config.tables).length
+      ? await (await import('../tables/index.js')).LookupTables.load(config.tables, { registry, logger: logger.child({ c: 'tables' }) })
+      : undefined;
     const rules = new RuleHost({
       logger: logger.child({ c: 'rules' }),
       registry,
@@ -264,6 +272,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       ruleState: config.ruleState,
       protoDescriptors: protoDescriptorFolder(protoDescriptorDirOf(config)),
       ...(shadows ? { shadows: shadows.lookup } : {}),
+      lookupTables: tables ?? NO_LOOKUP_TABLES,
       builtInDefault: DEFAULT_RULE_SET,
       // The streams and exporters of the set's upstream actions (kinesis, http, ...), created before it runs.
       beforeInstall: (definition) => exporters.activate(upstreamStreamsOf([definition])),
@@ -420,6 +429,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       ingest,
       admin,
       control,
+      tables,
       stop: () => (stopped ??= stopAll()),
     };
     logger.info(

@@ -10,6 +10,9 @@
 //   requireSignedAdmin) is taken at once: a signing key is rotated in, or a retired or exposed
 //   one dropped, on the whole fleet with `systemctl reload`, without a restart (which would start
 //   a running probation again and drop every client). A key that does not load keeps the old policy.
+// - The lookup tables (`tables:`, get_dynamodb() in rules) are read again, before the rule set:
+//   each that loads is swapped in, one that does not keeps its old contents (gateway/tables/). A
+//   gateway started without tables takes them at the next restart.
 // - Every other changed top-level setting is named in the outcome: it takes effect at the next
 //   restart (listeners, stores and exporters hold sockets, files and acknowledged data, so they
 //   are not rebuilt under a running gateway).
@@ -19,6 +22,7 @@ import { loadRuleSetFile } from '../../rules/index.js';
 import type { RuleUpdateStatus } from '../control/rule-set-target.js';
 import type { UpdateVerifier } from '../control/verify.js';
 import { errorMessage } from '../../core/errors.js';
+import type { TablesReloadOutcome } from '../tables/index.js';
 
 /** What the rule holder must offer a reload (RuleHost). */
 export interface ReloadableRules {
@@ -38,6 +42,13 @@ export interface ReloadOutcome {
   changed: string[];
   /** The signature policy (control.publicKeys ...): undefined when unchanged, else taken or why not. */
   keys: { publicKeys: number } | { error: string } | undefined;
+  /** The lookup tables read again; undefined when the gateway runs none. */
+  tables?: TablesReloadOutcome;
+}
+
+/** What the lookup tables must offer a reload (gateway/tables/ LookupTables). */
+export interface ReloadableTables {
+  reload(specs: GatehouseConfig['tables']): Promise<TablesReloadOutcome>;
 }
 
 /** How many changed paths a reload names (the rest is said as a count). */
@@ -87,6 +98,7 @@ export async function reloadConfig(
   previousRulesJson: string,
   next: GatehouseConfig,
   verifier?: Pick<UpdateVerifier, 'reconfigure'>,
+  tables?: ReloadableTables,
 ): Promise<ReloadOutcome & { rulesJson: string }> {
   const wanted = await configuredRules(next);
   const restartNeeded: string[] = [];
@@ -94,7 +106,7 @@ export async function reloadConfig(
   const before = previous as unknown as Record<string, unknown>;
   const after = next as unknown as Record<string, unknown>;
   for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
-    if (key === 'rules' || key === 'rulesFile') continue;
+    if (key === 'rules' || key === 'rulesFile' || (key === 'tables' && tables)) continue;
     const [b, a] = key === 'control' && verifier ? [restartPartOfControl(previous.control), restartPartOfControl(next.control)] : [before[key], after[key]];
     if (JSON.stringify(b) !== JSON.stringify(a)) {
       restartNeeded.push(key);
@@ -111,10 +123,19 @@ export async function reloadConfig(
       keys = { error: errorMessage(err) };
     }
   }
+  // The tables before the rule set: a set that reads a table added with it compiles against it.
+  const tablesOutcome = tables ? await tables.reload(next.tables) : undefined;
   const status = wanted.json === previousRulesJson ? undefined : await rules.apply(wanted.def, { source: 'reload' });
   // A refused set is tried again (and its errors said again) at the next reload.
   if (changed.length > MAX_CHANGED_PATHS) changed.splice(MAX_CHANGED_PATHS, Infinity, `... (more)`);
-  return { rules: status, restartNeeded, changed, keys, rulesJson: status?.state === 'rejected' ? previousRulesJson : wanted.json };
+  return {
+    rules: status,
+    restartNeeded,
+    changed,
+    keys,
+    ...(tablesOutcome ? { tables: tablesOutcome } : {}),
+    rulesJson: status?.state === 'rejected' ? previousRulesJson : wanted.json,
+  };
 }
 
 /** The rules JSON of the config the gateway started with (the reload's first comparison). */

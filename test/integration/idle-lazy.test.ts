@@ -144,6 +144,10 @@ const LAZY: ReadonlyArray<[string, string]> = [
   ['pg (postgres destination)', '/node_modules/pg/'],
   ['snappyjs (prometheus destination)', '/node_modules/snappyjs/'],
   ['AWS SDK', '/node_modules/@aws-sdk/'],
+  // Lookup tables (get_dynamodb() in rules): their schema is the config's, the loaders are not.
+  ['lookup tables', '/gateway/tables/index.'],
+  ['lookup table loader', '/gateway/tables/load.'],
+  ['lookup table CSV parser', '/gateway/tables/csv.'],
   ['modbus-serial', '/node_modules/modbus-serial/'],
   ['node-opcua', '/node_modules/node-opcua'],
   // Loaded when a rule decoding Protobuf compiles (test/unit/rules-proto-lazy.test.ts), or a prometheus destination starts.
@@ -181,6 +185,7 @@ test('the default configuration loads none of the parts it does not use', async 
 test('a configuration using serial links, sources, jobs and YAML loads them', async (t) => {
   const dir = await tempDir(t, 'gatehouse-idle-lazy-files-');
   // A missing device does not fail the start (the link retries); the file source tails nothing yet.
+  await writeFile(join(dir, 'assets.csv'), 'id,site\n1,north\n');
   const urls = await modulesLoaded(
     t,
     `serial:
@@ -206,6 +211,8 @@ jobs:
   - name: hb
     schedule: '*/5 * * * *'
     type: heartbeat
+tables:
+  assets: { file: ${join(dir, 'assets.csv')}, key: id }
 `,
   );
   for (const [what, fragment] of [
@@ -219,6 +226,8 @@ jobs:
     ['snmp source', '/gateway/pipeline/sources/snmp/source.'],
     ['net-snmp', '/node_modules/net-snmp/'],
     ['sparkplug source', '/gateway/pipeline/sources/sparkplug/source.'],
+    ['lookup tables', '/gateway/tables/index.'],
+    ['lookup table CSV parser', '/gateway/tables/csv.'],
   ] as const) {
     assert.ok(loadedAny(urls, fragment), `${what} is loaded when configured`);
   }

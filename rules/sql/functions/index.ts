@@ -9,7 +9,8 @@ import { registerMisc } from './misc.js';
 import { registerAnomaly } from './anomaly.js';
 import { registerWindowFunctions } from '../../windows/context.js';
 import { ProtoDecoder } from './proto.js';
-import type { ProtoDescriptorSource, ShadowLookup } from '../../types.js';
+import type { LookupTableSource, ProtoDescriptorSource, ShadowLookup } from '../../types.js';
+import { registerLookup } from './lookup.js';
 import { registerShadow } from './shadow.js';
 
 export * from './types.js';
@@ -24,13 +25,6 @@ export const CLOUD_FUNCTIONS: ReadonlyMap<string, { reason: string; hint: string
   [
     'aws_lambda',
     { reason: `calls an AWS Lambda function${CLOUD}`, hint: 'send the data upstream (a kinesis, firehose, http or mqtt action) and call the function there' },
-  ],
-  [
-    'get_dynamodb',
-    {
-      reason: `reads an Amazon DynamoDB table${CLOUD}`,
-      hint: 'enrich the data upstream, or put the values the rule needs in the rule (a CASE or an object literal)',
-    },
   ],
   [
     'get_secret',
@@ -65,6 +59,8 @@ export interface FunctionRegistryOptions {
   protoDescriptors?: ProtoDescriptorSource;
   /** The gateway's local shadows: get_thing_shadow() reads them (without: the function is refused, as a cloud function). */
   shadows?: ShadowLookup;
+  /** The tables get_dynamodb() reads (the gateway's `tables:`); without it such a call compiles unchecked and fails when it runs. */
+  lookupTables?: LookupTableSource;
 }
 
 /**
@@ -82,5 +78,6 @@ export function createFunctionRegistry(opts: FunctionRegistryOptions = {}): Func
   registerAnomaly(reg);
   registerWindowFunctions(reg);
   if (opts.shadows) registerShadow(reg, opts.shadows);
+  registerLookup(reg, opts.lookupTables);
   return reg;
 }
