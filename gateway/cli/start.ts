@@ -38,7 +38,8 @@ waited for: free space is checked every 5 s and the start goes on once there is 
 answers 503 with the reason meanwhile, and SIGINT/SIGTERM stop it at once (exit 0).
 SIGHUP (systemctl reload gatehouse) reloads the TLS listeners' certificate files (renewed
 certificates are served to new connections), reads the expiry of the certificates the upstream
-connections present or trust again (a renewed one's warning goes) and reads the config file again: a changed rule set is applied
+connections present or trust again (a renewed one's warning goes) and reads the config file again: the lookup
+tables' files are read again (one that does not load keeps its old rows), a changed rule set is applied
 (or refused, the running one kept); other changed settings are named in a warning and take
 effect at the next restart. An invalid file is logged and changes nothing. A SIGHUP during
 the start is held: the reload runs once the start completes.

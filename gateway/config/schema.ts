@@ -18,7 +18,7 @@ import { controlOptionsSchema, jobsOptionsSchema } from '../control/options.js';
 import { statefulOptionsSchema } from '../../rules/index.js';
 import { networkOptionsSchema } from '../upstream/proxy-options.js';
 import { shadowOptionsSchema } from '../shadow/options.js';
-import { tablesSchema } from '../tables/options.js';
+import { tablesSchema } from './tables.js';
 
 const KiB = 1024;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

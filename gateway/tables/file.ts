@@ -7,7 +7,7 @@ import { ERRORS, errorMessage } from '../../core/errors.js';
 import { formatProblems, parseConfigText, zodProblems } from '../config/load.js';
 import type { LookupTableSource } from '../../rules/index.js';
 import { loadTable, type LoadedTable } from './load.js';
-import { tablesSchema } from './options.js';
+import { tablesSchema } from '../config/tables.js';
 
 /** A source over tables loaded once (no reload). */
 export function staticTables(tables: readonly LoadedTable[]): LookupTableSource {

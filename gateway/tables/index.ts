@@ -10,7 +10,7 @@ import { Counter, Gauge, type Registry } from '../../core/prom-client.js';
 import { errorMessage } from '../../core/errors.js';
 import type { LookupTableSource } from '../../rules/index.js';
 import { loadTable, type Item, type LoadedTable } from './load.js';
-import type { TableOptions } from './options.js';
+import type { TableOptions } from '../config/tables.js';
 
 export { loadTable, type LoadedTable } from './load.js';
 

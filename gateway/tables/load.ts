@@ -14,7 +14,7 @@ import { ERRORS, errorMessage, GatehouseError } from '../../core/errors.js';
 import { lookupKeyText } from '../../rules/index.js';
 import { parseConfigText } from '../config/load.js';
 import { CsvError, numericColumns, parseCsv } from './csv.js';
-import type { TableOptions } from './options.js';
+import type { TableOptions } from '../config/tables.js';
 
 export type Item = Readonly<Record<string, unknown>>;
 

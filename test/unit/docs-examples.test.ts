@@ -76,6 +76,7 @@ const CONFIG_KEYS = new Set([
   'streams',
   'rules',
   'rulesFile',
+  'tables',
   'ruleState',
   'exporters',
   'uplink',

@@ -11,7 +11,7 @@ import { Registry } from '../../core/prom-client.js';
 import { isGatehouseError } from '../../core/errors.js';
 import { parseCsv, CsvError } from '../../gateway/tables/csv.js';
 import { loadTable, LookupTables } from '../../gateway/tables/index.js';
-import { tableOptionsSchema } from '../../gateway/tables/options.js';
+import { tableOptionsSchema } from '../../gateway/config/tables.js';
 import { tempDir } from '../helpers/index.js';
 import { configIn } from '../helpers/check-config.js';
 

@@ -1,5 +1,5 @@
 // `tables:` in the configuration: lookup tables that get_dynamodb() in rules reads (docs/rules-sql.md#lookup-tables).
-// Only the schema: the loaders (gateway/tables/index.ts) are imported when a table is configured.
+// Only the schema (here, with the config's): the loaders (gateway/tables/) are imported when a table is configured.
 import { z } from '../../core/zod.js';
 
 /** A table name as DynamoDB allows them: letters, digits, _ . - (3 to 255 there; 1 to 64 here, as a stream name). */
