@@ -102,8 +102,11 @@ export interface LookupTableSource {
   keyOf(table: string): string | undefined;
   /** The names of the tables (for an error naming them). */
   names(): readonly string[];
-  /** The item whose key, as text (lookupKeyText), is `key`; undefined when there is none. */
-  get(table: string, key: string): Readonly<Record<string, unknown>> | undefined;
+  /**
+   * The item whose key is `key`: text as is, a (finite) number as its text (lookupKeyText: 17 and
+   * 17.0 are "17"), looked up without making the text; undefined when there is none.
+   */
+  get(table: string, key: string | number): Readonly<Record<string, unknown>> | undefined;
 }
 
 export interface RuleCounters {

@@ -28,8 +28,10 @@ export const tableOptionsSchema = z.strictObject({
     .int()
     .min(1)
     .max(MAX_TABLE_BYTES)
-    .default(16 * 1024 * 1024)
-    .describe('At most this many bytes of file: a larger one is refused before it is read (the table in memory is a few times this).'),
+    .default(4 * 1024 * 1024)
+    .describe(
+      'At most this many bytes of file: a larger one is refused before it is read. A table in memory takes about 8 times its CSV file (100,000 rows of 5 columns, 2.9 MiB: 24 MiB of heap).',
+    ),
 });
 export type TableOptions = z.output<typeof tableOptionsSchema>;
 

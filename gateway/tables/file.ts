@@ -6,7 +6,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { ERRORS, errorMessage } from '../../core/errors.js';
 import { formatProblems, parseConfigText, zodProblems } from '../config/load.js';
 import type { LookupTableSource } from '../../rules/index.js';
-import { loadTable, type LoadedTable } from './load.js';
+import { itemOf, loadTable, type LoadedTable } from './load.js';
 import { tablesSchema } from '../config/tables.js';
 
 /** A source over tables loaded once (no reload). */
@@ -15,7 +15,10 @@ export function staticTables(tables: readonly LoadedTable[]): LookupTableSource 
   return {
     keyOf: (table) => byName.get(table)?.key,
     names: () => [...byName.keys()],
-    get: (table, key) => byName.get(table)?.items.get(key),
+    get: (table, key) => {
+      const t = byName.get(table);
+      return t && itemOf(t, key);
+    },
   };
 }
 

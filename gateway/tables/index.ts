@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from '../../core/prom-client.js';
 import { errorMessage } from '../../core/errors.js';
 import type { LookupTableSource } from '../../rules/index.js';
-import { loadTable, type Item, type LoadedTable } from './load.js';
+import { itemOf, loadTable, type Item, type LoadedTable } from './load.js';
 import type { TableOptions } from '../config/tables.js';
 
 export { loadTable, type LoadedTable } from './load.js';
@@ -87,8 +87,9 @@ export class LookupTables implements LookupTableSource {
     return [...this.tables.keys()];
   }
 
-  get(table: string, key: string): Item | undefined {
-    return this.tables.get(table)?.items.get(key);
+  get(table: string, key: string | number): Item | undefined {
+    const t = this.tables.get(table);
+    return t && itemOf(t, key);
   }
 }
 

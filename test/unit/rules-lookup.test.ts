@@ -24,7 +24,7 @@ const TABLES: LookupTableSource = {
   names: () => ['assets'],
   get: (t, k) => {
     lookups++;
-    return t === 'assets' ? ITEMS.get(k) : undefined;
+    return t === 'assets' ? ITEMS.get(typeof k === 'number' ? String(k) : k) : undefined;
   },
 };
 

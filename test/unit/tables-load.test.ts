@@ -69,6 +69,11 @@ test('CSV tables: a numeric column is numbers, others text, an empty cell no att
   assert.deepEqual([...text.items.keys()], ['A-1', '17.0'], 'a column with a letter is text in every row');
   const num = await (await table(t, 'b.csv', 'id,v\n17.0,2\n')).load();
   assert.deepEqual([...num.items.keys()], ['17']);
+  // numbers are looked up as numbers (no text made per call): the keys that are a number's text
+  assert.equal(num.byNumber.get(17), num.items.get('17'));
+  assert.deepEqual([...text.byNumber.keys()], [], "'17.0' as text is not the number 17's text, 'A-1' no number");
+  const codes = await (await table(t, 'c.csv', 'id,v\n007,1\n-3,2\n')).load();
+  assert.deepEqual([...codes.byNumber.keys()], [-3], "'007' is text only");
 });
 
 test('CSV tables: every problem named with its file and line', async (t) => {

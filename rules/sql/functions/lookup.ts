@@ -73,8 +73,11 @@ export function registerLookup(reg: FunctionRegistry, tables: LookupTableSource 
         }
         const key = tables.keyOf(table);
         if (key !== keyName) throw ERRORS.GH_TABLE_LOOKUP({ reason: problem(tables, table, keyName) ?? `get_dynamodb(): table '${table}'` });
-        const text = lookupKeyText(a[2]);
-        return text === undefined ? undefined : tables.get(table, text);
+        // a number looked up as a number (no text made per call: the source keeps its numeric keys apart)
+        const v = a[2];
+        if (typeof v === 'string') return tables.get(table, v);
+        const n = numeric(v);
+        return n !== undefined && Number.isFinite(n) ? tables.get(table, n) : undefined;
       },
     },
   ]);
