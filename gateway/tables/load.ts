@@ -55,6 +55,8 @@ const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'obje
 class Builder {
   readonly items = new Map<string, Item>();
   readonly byNumber = new Map<number, Item>();
+  /** The row that first had a key, for the error of a duplicate (searched then: nothing kept per row for it). */
+  earlier: (key: string) => string | undefined = () => undefined;
   constructor(
     private readonly name: string,
     private readonly opts: TableOptions,
@@ -72,7 +74,7 @@ class Builder {
         at,
       );
     }
-    if (this.items.has(text)) throw fail(this.name, `${where} has the key '${text}' of an earlier row: each key once`, at);
+    if (this.items.has(text)) throw fail(this.name, `${where} has the key '${text}' of ${this.earlier(text) ?? 'an earlier row'}: each key once`, at);
     if (this.items.size >= maxRows) throw fail(this.name, `more than maxRows (${maxRows}) rows, at ${where}`, at);
     this.items.set(text, deepFreeze(item));
     const n = Number(text);
@@ -105,6 +107,11 @@ async function fromCsv(name: string, opts: TableOptions, text: string, b: Builde
     }
   }
   const numeric = numericColumns(records, cols.length);
+  const k = cols.indexOf(opts.key);
+  b.earlier = (key) => {
+    const r = records.find((x) => (numeric[k] ? lookupKeyText(Number(x.fields[k])) : x.fields[k]) === key);
+    return r && `line ${r.line}`;
+  };
   for (const [i, r] of records.entries()) {
     if (i % YIELD_ROWS === YIELD_ROWS - 1) await yieldTurn();
     const item: Record<string, unknown> = {};
@@ -118,6 +125,10 @@ async function fromCsv(name: string, opts: TableOptions, text: string, b: Builde
 
 async function fromDocument(name: string, opts: TableOptions, doc: unknown, b: Builder): Promise<void> {
   if (Array.isArray(doc)) {
+    b.earlier = (key) => {
+      const i = doc.findIndex((x) => isPlain(x) && lookupKeyText(x[opts.key]) === key);
+      return i < 0 ? undefined : `item ${i + 1}`;
+    };
     for (const [i, item] of doc.entries()) {
       if (i % YIELD_ROWS === YIELD_ROWS - 1) await yieldTurn();
       if (!isPlain(item)) throw fail(name, `item ${i + 1} of the list is not an object of attributes`, opts.file);
@@ -159,7 +170,10 @@ export async function loadTable(name: string, opts: TableOptions): Promise<Loade
     try {
       doc = text.trim() === '' ? [] : parseConfigText(text, opts.file);
     } catch (err) {
-      throw fail(name, errorMessage(err), err instanceof GatehouseError && err.where ? err.where : opts.file);
+      // the parser's reason and position, without the config file's wording around it
+      const reason = err instanceof GatehouseError ? err.message.replace(/^cannot read the config file .*?: /, '') : errorMessage(err);
+      const where = err instanceof GatehouseError && err.where ? err.where : opts.file;
+      throw fail(name, `the file is not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${reason}`, where);
     }
     await fromDocument(name, opts, doc ?? [], b);
   }

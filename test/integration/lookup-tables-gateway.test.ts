@@ -65,7 +65,7 @@ test('readings enriched from a CSV table into a stream; SIGHUP takes a changed f
   await waitUntil(() => reloads() === 2, 'the second reload', 10_000);
   const err = gw.logs.find((l) => l.msg === 'reload: lookup table assets did not load; its previous contents are kept');
   assert.ok(err, JSON.stringify(gw.logs.slice(-5)));
-  assert.match(String(err.err), /table assets: line 3 has the key '17' of an earlier row/);
+  assert.match(String(err.err), /table assets: line 3 has the key '17' of line 2/);
   assert.deepEqual(await publishAndRead({ id: 17, temp: 91 }), { id: 17, temp: 91, asset: 'press-4', over: false }, 'still the rows of the last good file');
   const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
   assert.match(metrics, /gatehouse_table_reload_failures_total\{table="assets"\} 1/);

@@ -78,7 +78,8 @@ test('CSV tables: a numeric column is numbers, others text, an empty cell no att
 
 test('CSV tables: every problem named with its file and line', async (t) => {
   const cases: Array<[string, RegExp, number | undefined]> = [
-    ['id,v\n1,a\n1,b\n', /line 3 has the key '1' of an earlier row/, 3],
+    ['id,v\n1,a\n1,b\n', /line 3 has the key '1' of line 2: each key once/, 3],
+    ['id,v\nx,a\n\n\n"x",b\n', /line 5 has the key 'x' of line 2/, 5],
     ['id,v\n1,a\n,b\n', /line 3 has no key 'id'/, 3],
     ['id,v\n1,a\n2\n', /line 3 has 1 fields, the header 2/, 3],
     ['name,v\nx,1\n', /no column 'id'.*name, v/, 1],
@@ -104,12 +105,13 @@ test('JSON and YAML tables: a list of objects or an object by key; values as wri
   assert.deepEqual(byKey.items.get('17'), { id: '17', site: 'north' });
   assert.deepEqual(byKey.items.get('B7'), { id: 'B7', site: 'south' });
   const cases: Array<[string, string, RegExp]> = [
-    ['c.json', '[{"id":1},{"id":1}]', /item 2 has the key '1' of an earlier row/],
+    ['c.json', '[{"id":1},{"id":"1"}]', /item 2 has the key '1' of item 1/],
     ['d.json', '[{"id":true}]', /item 1 has a key 'id' that is neither text nor a number/],
     ['e.json', '[{"x":1}]', /item 1 has no key 'id'/],
     ['f.json', '[1]', /item 1 of the list is not an object/],
     ['g.yaml', 'a: { id: b }\n', /the item 'a' has 'id' "b", another key/],
-    ['h.json', '{"a": 1', /table t: .*JSON|position|Expected/i],
+    ['h.json', '{"a": 1', /^table t: the file is not valid JSON: /],
+    ['k.yaml', 'a: [1,\n', /^table t: the file is not valid YAML: /],
     ['i.txt', 'id\n1\n', /\.csv, \.json, \.yaml or \.yml/],
     ['j.json', '"text"', /neither a list of objects nor an object of objects/],
   ];
@@ -143,7 +145,7 @@ test('a reload swaps in each table that loads and keeps the old contents of one 
     out.failed.map((f) => f.table),
     ['b'],
   );
-  assert.match(out.failed[0]!.error, /line 3 has the key 'x' of an earlier row/);
+  assert.match(out.failed[0]!.error, /line 3 has the key 'x' of line 2/);
   assert.deepEqual(tables.get('a', '1'), { id: 1, v: 'new' });
   assert.deepEqual(tables.get('b', 'x'), { k: 'x', v: 'old' }, 'the table that failed keeps its contents');
   const metrics = await registry.metrics();
@@ -168,7 +170,7 @@ test('check-config: a missing table file, a bad row, a duplicate key, each with 
   );
   assert.equal(bad.code, 1);
   const text = bad.out + bad.err;
-  assert.match(text, /table dup: line 3 has the key '17' of an earlier row/);
+  assert.match(text, /table dup: line 3 has the key '17' of line 2/);
   assert.ok(text.includes(`${join(c.dir, 'dup.csv')}:3`), text);
   assert.match(text, /table short: line 2 has 1 fields, the header 2/);
   assert.ok(text.includes(`${join(c.dir, 'short.csv')}:2`), text);
