@@ -103,3 +103,35 @@ export function numericColumns(rows: readonly CsvRecord[], width: number): boole
   }
   return numeric.map((n, c) => n && seen[c]!);
 }
+
+/**
+ * The first key of a JSON object text's top level that is there twice (JSON.parse keeps the last
+ * silently: a table by key would lose a row unsaid), with its line; undefined when none is. A scan
+ * of the text (strings and nesting), run only on an object-by-key table.
+ */
+export function duplicateTopLevelKey(text: string): { key: string; line: number } | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  let line = 1;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '\n') line++;
+    else if (ch === '{' || ch === '[') depth++;
+    else if (ch === '}' || ch === ']') depth--;
+    else if (ch === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (depth === 1) {
+        let k = j + 1;
+        while (k < text.length && /\s/.test(text[k]!)) k++;
+        if (text[k] === ':') {
+          const key = JSON.parse(text.slice(i, j + 1)) as string;
+          if (seen.has(key)) return { key, line };
+          seen.add(key);
+        }
+      }
+      i = j;
+    }
+  }
+  return undefined;
+}

@@ -13,7 +13,7 @@ import { extname } from 'node:path';
 import { ERRORS, errorMessage, GatehouseError } from '../../core/errors.js';
 import { lookupKeyText } from '../../rules/index.js';
 import { parseConfigText } from '../config/load.js';
-import { CsvError, numericColumns, parseCsv } from './csv.js';
+import { CsvError, duplicateTopLevelKey, numericColumns, parseCsv } from './csv.js';
 import type { TableOptions } from '../config/tables.js';
 
 export type Item = Readonly<Record<string, unknown>>;
@@ -175,6 +175,9 @@ export async function loadTable(name: string, opts: TableOptions): Promise<Loade
       const where = err instanceof GatehouseError && err.where ? err.where : opts.file;
       throw fail(name, `the file is not valid ${ext === '.json' ? 'JSON' : 'YAML'}: ${reason}`, where);
     }
+    // JSON.parse keeps the last of two equal keys (YAML's parser refuses them): said, not lost
+    const dup = ext === '.json' && isPlain(doc) ? duplicateTopLevelKey(text) : undefined;
+    if (dup) throw fail(name, `the key '${dup.key}' is in the object twice (line ${dup.line}): each key once`, `${opts.file}:${dup.line}`);
     await fromDocument(name, opts, doc ?? [], b);
   }
   return { name, key: opts.key, file: opts.file, items: b.items, byNumber: b.byNumber };

@@ -111,6 +111,8 @@ test('JSON and YAML tables: a list of objects or an object by key; values as wri
     ['f.json', '[1]', /item 1 of the list is not an object/],
     ['g.yaml', 'a: { id: b }\n', /the item 'a' has 'id' "b", another key/],
     ['h.json', '{"a": 1', /^table t: the file is not valid JSON: /],
+    ['l.json', '{"a": {"v": "{\\"b\\": 1"}, "b": {"a": {}},\n "a": {}}', /the key 'a' is in the object twice \(line 2\)/],
+    ['m.yaml', 'a: {}\na: {}\n', /not valid YAML: .*unique/i],
     ['k.yaml', 'a: [1,\n', /^table t: the file is not valid YAML: /],
     ['i.txt', 'id\n1\n', /\.csv, \.json, \.yaml or \.yml/],
     ['j.json', '"text"', /neither a list of objects nor an object of objects/],
