@@ -144,7 +144,10 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
   try {
     const protoDescriptors = protoDescriptorFolder(resolve(values['proto-dir'] ?? DEFAULT_PROTO_DIR));
     const lookupTables = values.tables !== undefined ? await readTablesFile(values.tables) : undefined;
-    query = compileSql(values.sql!, { sqlVersion: version as SqlVersion, functions: createFunctionRegistry({ protoDescriptors, shadows: NO_SHADOWS, lookupTables }) });
+    query = compileSql(values.sql!, {
+      sqlVersion: version as SqlVersion,
+      functions: createFunctionRegistry({ protoDescriptors, shadows: NO_SHADOWS, lookupTables }),
+    });
   } catch (err) {
     sayError(io, err);
     return 2;
