@@ -68,7 +68,8 @@ export function uint64(s: string | undefined): number | string | undefined {
 
 const finite = (x: number): number | string => (Number.isFinite(x) ? x : String(x));
 
-const INT_BITS: Record<number, [bits: number, signed: boolean]> = {
+/** The integer datatypes, their width and sign (decoded here, checked for writes in write-value.ts). */
+export const INTEGER_TYPES: Readonly<Record<number, readonly [bits: number, signed: boolean]>> = {
   [DT.Int8]: [8, true],
   [DT.Int16]: [16, true],
   [DT.Int32]: [32, true],
@@ -77,8 +78,10 @@ const INT_BITS: Record<number, [bits: number, signed: boolean]> = {
   [DT.UInt16]: [16, false],
   [DT.UInt32]: [32, false],
   [DT.UInt64]: [64, false],
-  [DT.DateTime]: [64, false],
 };
+
+/** What carries an integer on the wire: the integer types, and DateTime (ms, a uint64). */
+const INT_BITS: Readonly<Record<number, readonly [bits: number, signed: boolean]>> = { ...INTEGER_TYPES, [DT.DateTime]: [64, false] };
 
 /** The integer a scalar holds (int_value or long_value), whichever field carries it. */
 function rawInteger(v: RawScalars): bigint | undefined {

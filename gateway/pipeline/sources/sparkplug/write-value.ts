@@ -8,7 +8,7 @@
 // Int8, Int16 and Int32 travel in int_value (uint32) as their 32-bit two's complement (-1 is
 // 0xFFFFFFFF, what Java's and C's encoders send); Int64 in long_value (uint64) as its 64-bit one.
 import { asBit, refuseWrite as refuse } from '../write-refusal.js';
-import { DT, datatypeName } from './values.js';
+import { DT, INTEGER_TYPES, datatypeName } from './values.js';
 
 /** The value fields of a Metric (protobufjs' object form: 64-bit integers as decimal strings). */
 export type MetricValueField =
@@ -19,16 +19,6 @@ export type MetricValueField =
   | { booleanValue: boolean }
   | { stringValue: string };
 
-const INT: Readonly<Record<number, readonly [bits: number, signed: boolean]>> = {
-  [DT.Int8]: [8, true],
-  [DT.Int16]: [16, true],
-  [DT.Int32]: [32, true],
-  [DT.Int64]: [64, true],
-  [DT.UInt8]: [8, false],
-  [DT.UInt16]: [16, false],
-  [DT.UInt32]: [32, false],
-  [DT.UInt64]: [64, false],
-};
 const FLOAT_MAX = 3.4028234663852886e38;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** An ISO 8601 date and time, as Date.parse reads it (a bare date or a number is no DateTime here). */
@@ -42,7 +32,7 @@ const WRITABLE = 'Int8..Int64, UInt8..UInt64, Float, Double, Boolean, String, Te
 export function commandValue(value: unknown, datatype: number, point: string): MetricValueField {
   const name = datatypeName(datatype) ?? 'Unknown';
   const where = `${point} (${name})`;
-  const int = INT[datatype];
+  const int = INTEGER_TYPES[datatype];
   if (int) {
     const [bits, signed] = int;
     const n = wholeNumber(value, where, name, bits === 64);
