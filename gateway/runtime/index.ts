@@ -41,7 +41,6 @@ import {
   resumeRuleExporters,
   upstreamStreamsOf,
   type ExporterSet,
-  type RuleUpdateStatus,
   type SourceEntry,
 } from '../pipeline/index.js';
 import { protoDescriptorDirOf, protoDescriptorFolder } from '../pipeline/proto-descriptors.js';
@@ -52,7 +51,8 @@ import type { LookupTables } from '../tables/index.js';
 import { NO_LOOKUP_TABLES } from '../../rules/index.js';
 import { watchCertificates } from './certificates.js';
 import { switchableSource, waitingSource } from './waiting-admin.js';
-import { Activity } from './activity.js';
+import type { Activity } from './activity.js';
+import { startActivityFeed } from './activity-feed.js';
 import { ownedMetrics } from './owned-metrics.js';
 import { startHostHealth, type HostHealth } from './host/health.js';
 import { createUpdateVerifier } from '../control/verify.js';
@@ -315,25 +315,8 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     await sources.start();
 
     // Recent activity for the status page: rates, alerts seen on the broker, rule set updates.
-    const activity = new Activity(registry);
-    activity.start();
+    const activity = startActivityFeed({ registry, broker, rules, alertTopics: config.admin.alertTopics });
     cleanup.push(async () => activity.stop());
-    for (const filter of config.admin.alertTopics) {
-      broker.subscribe(filter, (topic, payload) => activity.record({ kind: 'alert', message: `alert on ${topic}`, topic, payload: payload.toString('utf8') }));
-    }
-    rules.on('status', (s: RuleUpdateStatus) =>
-      activity.record({
-        kind: 'rules',
-        message: `rule set ${s.version ?? '?'} ${s.state} (${s.source})${s.errors.length ? `: ${s.errors.map((e) => e.message).join('; ')}` : ''}`,
-      }),
-    );
-    const startRefusal = (rules.status() as { lastUpdate: { state: string; version: number | null; source: string } | null }).lastUpdate;
-    if (startRefusal?.state === 'rejected') {
-      activity.record({
-        kind: 'rules',
-        message: `rule set ${startRefusal.version ?? '?'} rejected (${startRefusal.source}): the configured rule set runs instead`,
-      });
-    }
 
     // Control plane: remote rule updates and scheduled jobs; its heartbeats enter the rules
     // through the control source, so an archive rule and the MQTT bridge exporter carry them.
