@@ -1,4 +1,5 @@
-// What the broker does with each socket its listeners hand it (listeners.ts ListenerHooks):
+// What the broker does with each socket its listeners hand it (listeners.ts ListenerHooks; a
+// WebSocket connection is one too, ws-connection.ts):
 // admission at accept (closed when stopping or from a banned address, else counted pending
 // until its CONNECT, with a deadline for a TLS handshake and CONNECT together), routing by the
 // CONNECT's protocol level (5 -> the v5 layer, anything else -> aedes), the set-up of a 3.1.1
@@ -20,6 +21,7 @@ import type { V5Layer } from './v5/context.js';
 import { sniffProtocol } from './v5/sniff.js';
 import { peerAddress } from './peer-address.js';
 import { countTlsFailure, tlsFailureReason } from './tls-failures.js';
+import { countWebSocketRefusal } from './ws-refusals.js';
 
 export interface AcceptDeps {
   options: BrokerOptions;
@@ -58,14 +60,15 @@ export function createListenerHooks(deps: AcceptDeps): ListenerHooks {
     stats.connectTimeouts++;
     rateLog('connect-timeout', { ip, connectTimeoutMs: options.connectTimeoutMs }, 'socket sent no CONNECT in time: closed');
   };
-  const tlsDeadline: PendingDeadline = { ms: options.connectTimeoutMs, onExpire: (_socket, ip) => countConnectTimeout(ip) };
+  const handshakeDeadline: PendingDeadline = { ms: options.connectTimeoutMs, onExpire: (_socket, ip) => countConnectTimeout(ip) };
 
   /**
    * Every accepted TCP connection, on TLS listeners before the handshake: banned addresses are
    * closed here, the rest count as pending (pre-CONNECT) until their CONNECT arrives. A TLS
-   * socket gets connectTimeoutMs from accept for its handshake and CONNECT together.
+   * socket gets connectTimeoutMs from accept for its handshake and CONNECT together, a WebSocket
+   * listener's for its TLS handshake, HTTP upgrade and CONNECT together.
    */
-  function onAccept(socket: Socket, _listener: string, tls: boolean): boolean {
+  function onAccept(socket: Socket, _listener: string, handshake: boolean): boolean {
     stats.connections++;
     if (stopping()) {
       socket.destroy();
@@ -82,7 +85,7 @@ export function createListenerHooks(deps: AcceptDeps): ListenerHooks {
       return false;
     }
     sockets.add(socket);
-    preConnect.admit(socket, ip, tls ? tlsDeadline : undefined);
+    preConnect.admit(socket, ip, handshake ? handshakeDeadline : undefined);
     socket.once('close', () => {
       sockets.delete(socket);
       preConnect.release(socket);
@@ -174,6 +177,16 @@ export function createListenerHooks(deps: AcceptDeps): ListenerHooks {
   return {
     onAccept,
     onSocket,
+    onWebSocketRefused: (reason, ip, listener) => {
+      countWebSocketRefusal(stats, listener, reason);
+      rateLog(
+        `ws-refused:${reason}`,
+        { ip, listener, reason },
+        reason === 'text-frame' || reason === 'too-large'
+          ? 'MQTT over WebSockets: a text frame or a message over the packet limit, connection closed'
+          : 'MQTT over WebSockets: request refused (not a WebSocket upgrade with sub-protocol mqtt on this path), connection closed',
+      );
+    },
     onTlsError: (err, ip, listener, certError) => {
       // only when a socket escaped the pending deadline (index.ts: handshakeTimeoutMs)
       if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return countConnectTimeout(ip);

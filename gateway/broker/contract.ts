@@ -8,6 +8,18 @@ import type { PublishRefusal, TopicGuard } from './hooks.js';
 import type { BrokerPublishPacket } from './internal-bus.js';
 import type { TlsReloadOutcome } from './tls-reload.js';
 
+/** A listener as bound (port 0 resolved). */
+export interface ListenerAddress {
+  name: string;
+  host: string;
+  port: number;
+  tls: boolean;
+  /** mqtt (TCP/TLS) or websockets (ws:// or wss://). */
+  protocol: 'mqtt' | 'websockets';
+  /** websockets: the only path upgraded, when set. */
+  path?: string;
+}
+
 export interface ClientInfo {
   id: string;
   user: string | undefined;
@@ -33,7 +45,7 @@ export interface Broker {
   subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): () => void;
   clients(): ClientInfo[];
   /** Actually bound addresses (port 0 resolved). */
-  addresses(): { name: string; host: string; port: number; tls: boolean }[];
+  addresses(): ListenerAddress[];
   /** Be told of client publishes refused before the gateway saw them (too large, reserved topic). Returns unsubscribe. */
   onPublishRefused(listener: (r: PublishRefusal) => void): () => void;
   /** Read every TLS listener's files again and swap in those that changed (SIGHUP; tls-reload.ts). */

@@ -1,4 +1,4 @@
-// TCP and TLS listeners for the broker. Nagle is off on every socket: with it on, small PUBACKs
+// TCP and TLS listeners for the broker, each speaking MQTT or MQTT over WebSockets (websocket.ts). Nagle is off on every socket: with it on, small PUBACKs
 // wait for the peer's delayed ACK and p99 latency grows by tens of milliseconds.
 //
 // Every TCP connection is announced at accept (onAccept), on TLS listeners before the handshake:
@@ -17,6 +17,8 @@ import { SERVER_TLS_OPTIONS, readTlsMaterial, type TlsListener } from './tls-rel
 import { urlHost } from '../../core/bind-host.js';
 import { peerAddress } from './peer-address.js';
 import { loadCrls } from './crl-load.js';
+import type { ListenerAddress } from './contract.js';
+import type { WebSocketRefusal } from './ws-connection.js';
 
 export interface BoundListener {
   name: string;
@@ -28,13 +30,18 @@ export interface BoundListener {
 }
 
 export interface ListenerHooks {
-  /** A TCP connection was accepted (before any TLS handshake). False: the hook closed it. */
-  onAccept(socket: Socket, listener: string, tls: boolean): boolean;
+  /**
+   * A TCP connection was accepted (before any TLS handshake). `handshake`: a TLS handshake or a
+   * WebSocket upgrade comes before its CONNECT (its deadline runs from accept). False: the hook closed it.
+   */
+  onAccept(socket: Socket, listener: string, handshake: boolean): boolean;
   /**
    * A socket ready for MQTT (after the TLS handshake for TLS listeners). `accepted` is the socket
    * given to onAccept: the same socket on plain listeners, the TCP socket under the TLS one.
    */
   onSocket(socket: Socket, listener: string, accepted: Socket): void;
+  /** A WebSocket listener refused a request or closed a connection for what it sent (websocket.ts). */
+  onWebSocketRefused(reason: WebSocketRefusal, ip: string | undefined, listener: string): void;
   /**
    * A TLS handshake failed or timed out (the socket is closed); ip: the peer when still known;
    * certError: why its client certificate was refused (OpenSSL's verify result: CERT_REVOKED,
@@ -46,6 +53,31 @@ export interface ListenerHooks {
 export interface ListenerSettings {
   /** tls.Server handshakeTimeout: a handshake not done by then is closed. */
   handshakeTimeoutMs: number;
+  /** WebSocket listeners: the largest message taken (the broker's largest packet). */
+  maxPacketBytes: number;
+}
+
+/**
+ * Where a connection ready for MQTT goes: the broker (hooks.onSocket), or on a WebSocket listener
+ * its HTTP upgrade first (websocket.ts, loaded with `ws` only when a listener asks for it).
+ */
+async function mqttEntry(
+  l: ListenerOptions,
+  name: string,
+  hooks: ListenerHooks,
+  settings: ListenerSettings,
+): Promise<(socket: Socket, accepted: Socket) => void> {
+  if (l.protocol !== 'websockets') return (socket, accepted) => hooks.onSocket(socket, name, accepted);
+  const { createWebSocketRoute } = await import('./websocket.js');
+  const route = createWebSocketRoute({
+    listener: name,
+    path: l.path,
+    maxPayloadBytes: settings.maxPacketBytes,
+    // the adapter has what the broker uses of a socket (ws-connection.ts)
+    onSocket: (conn, accepted) => hooks.onSocket(conn as unknown as Socket, name, accepted),
+    onRefused: (reason, socket) => hooks.onWebSocketRefused(reason, peerAddress(socket), name),
+  });
+  return (socket, accepted) => route.accept(socket, accepted);
 }
 
 /** One TCP connection's ends: the TLS socket at 'secureConnection' has the same ones as its TCP socket. */
@@ -59,9 +91,11 @@ export async function createListeners(listeners: readonly ListenerOptions[], hoo
   for (let i = 0; i < listeners.length; i++) {
     const l = listeners[i]!;
     const name = listenerName(listeners, i);
+    const ready = await mqttEntry(l, name, hooks, settings);
+    const upgrade = l.protocol === 'websockets';
     if (!l.tls) {
       const server = createNetServer({ noDelay: true }, (socket) => {
-        if (hooks.onAccept(socket, name, false)) hooks.onSocket(socket, name, socket);
+        if (hooks.onAccept(socket, name, upgrade)) ready(socket, socket);
       });
       out.push({ name, options: l, server, tls: false });
       continue;
@@ -94,9 +128,9 @@ export async function createListeners(listeners: readonly ListenerOptions[], hoo
           const k = connectionKey(socket);
           const raw = handshaking.get(k);
           handshaking.delete(k);
-          if (raw) hooks.onSocket(socket, name, raw);
+          if (raw) ready(socket, raw);
           // not seen at accept (cannot happen while node emits 'connection' first): admit it now
-          else if (hooks.onAccept(socket, name, true)) hooks.onSocket(socket, name, socket);
+          else if (hooks.onAccept(socket, name, true)) ready(socket, socket);
         },
       );
     } catch (err) {
@@ -157,8 +191,16 @@ export function listen(b: BoundListener, index: number): Promise<void> {
   });
 }
 
-export function address(b: BoundListener): { name: string; host: string; port: number; tls: boolean } {
+export function address(b: BoundListener): ListenerAddress {
   const a = b.server.address();
   const port = typeof a === 'object' && a ? a.port : b.options.port;
-  return { name: b.name, host: b.options.host, port, tls: b.tls };
+  const ws = b.options.protocol === 'websockets';
+  return { name: b.name, host: b.options.host, port, tls: b.tls, protocol: b.options.protocol, ...(ws && b.options.path ? { path: b.options.path } : {}) };
+}
+
+/** A listener's URL: mqtt://, mqtts://, ws:// or wss:// (with its path when set). */
+export function listenerUrl(a: Pick<ListenerAddress, 'host' | 'port' | 'tls' | 'protocol' | 'path'>): string {
+  const scheme = a.protocol === 'websockets' ? (a.tls ? 'wss' : 'ws') : a.tls ? 'mqtts' : 'mqtt';
+  const host = a.host.includes(':') ? `[${a.host}]` : a.host;
+  return `${scheme}://${host}:${a.port}${a.path ?? ''}`;
 }

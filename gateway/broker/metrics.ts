@@ -3,6 +3,7 @@
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from '../../core/prom-client.js';
 import { registerTlsFailureMetrics } from './tls-failures.js';
+import { registerWebSocketRefusalMetrics } from './ws-refusals.js';
 
 export class BrokerStats {
   clients = 0;
@@ -88,6 +89,8 @@ export class BrokerStats {
   v5SessionsEvicted = 0;
   /** Mutual TLS (tls-failures.ts): failed handshakes by `listener\0reason`, clients closed for a reloaded CRL by listener. */
   readonly tlsFailures = new Map<string, number>();
+  /** `${listener}\0${reason}` -> requests refused and connections closed by WebSocket listeners (ws-refusals.ts). */
+  readonly wsRefused = new Map<string, number>();
   readonly revokedClosed = new Map<string, number>();
 }
 
@@ -110,6 +113,7 @@ function mirrorCounter(registry: Registry, name: string, help: string, read: () 
 
 export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void {
   registerTlsFailureMetrics(registry, s);
+  registerWebSocketRefusalMetrics(registry, s);
   new Gauge({
     name: 'gatehouse_mqtt_clients',
     help: 'MQTT clients currently connected (authenticated)',
@@ -118,7 +122,12 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
       this.set(s.clients);
     },
   });
-  mirrorCounter(registry, 'gatehouse_mqtt_connections_total', 'TCP/TLS connections accepted by the broker listeners', () => s.connections);
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt_connections_total',
+    'TCP/TLS connections accepted by the broker listeners (WebSocket listeners: before their HTTP upgrade)',
+    () => s.connections,
+  );
   mirrorCounter(registry, 'gatehouse_mqtt_connections_refused_total', 'Connections refused because maxConnections was reached', () => s.connectionsRefused);
   new Counter({
     name: 'gatehouse_mqtt_listener_connections_refused_total',

@@ -47,23 +47,42 @@ const tlsSchema = z
   })
   .describe('TLS for this listener; omit for plain TCP.');
 
-export const listenerSchema = z.strictObject({
-  name: z.string().min(1).optional().describe('Name shown in clients() and metrics; default "mqtt" / "mqtts" (with an index when repeated).'),
-  host: bindHostSchema(
-    '127.0.0.1',
-    "Address to bind: IPv4 or IPv6 ('::1', 'fd00::2'; '::' is every address of both families), or a host name. Anything other than loopback needs users (allowAnonymous: false) or mutual TLS.",
-  ),
-  port: z.number().int().min(0).max(65535).default(1883).describe('TCP port; 0 picks a free port (tests).'),
-  tls: tlsSchema.optional(),
-  maxConnections: z
-    .number()
-    .int()
-    .min(1)
-    .optional()
-    .describe(
-      "Connected clients on this listener beyond this get CONNACK 0x03 (MQTT 5: 0x88 Server unavailable), counted in gatehouse_mqtt_listener_connections_refused_total{listener}. Default: none of its own, broker.maxConnections bounds all listeners together. E.g. cap a LAN listener below broker.maxConnections so that a flood of devices there leaves room for local apps on a loopback listener (mosquitto's per-listener max_connections).",
+export const listenerSchema = z
+  .strictObject({
+    name: z.string().min(1).optional().describe('Name shown in clients() and metrics; default "mqtt" / "mqtts" / "ws" / "wss" (with an index when repeated).'),
+    host: bindHostSchema(
+      '127.0.0.1',
+      "Address to bind: IPv4 or IPv6 ('::1', 'fd00::2'; '::' is every address of both families), or a host name. Anything other than loopback needs users (allowAnonymous: false) or mutual TLS.",
     ),
-});
+    port: z.number().int().min(0).max(65535).default(1883).describe('TCP port; 0 picks a free port (tests).'),
+    tls: tlsSchema.optional(),
+    protocol: z
+      .enum(['mqtt', 'websockets'])
+      .default('mqtt')
+      .describe(
+        "mqtt: MQTT over TCP, or TLS with `tls`. websockets: MQTT over WebSockets (mosquitto's `protocol websockets`) for browser pages, MQTT.js in a page, Node-RED dashboards, MQTTX's web client: ws://host:port, or wss:// with `tls`; sub-protocol mqtt (or mqttv3.1), binary frames; a request that is not a WebSocket upgrade is answered 426 (docs/broker.md, WebSockets). The same users, ACL, limits and MQTT 3.1.1/5 as on the TCP listeners.",
+      ),
+    path: z
+      .string()
+      .regex(/^\/[^?#\s]*$/, { message: "a URL path: starts with '/', no query, fragment or spaces (e.g. '/mqtt')" })
+      .optional()
+      .describe(
+        "With protocol websockets: the only URL path upgraded (e.g. '/mqtt', MQTT.js's and Paho's default); any other path is answered 404. Default: every path, as mosquitto (clients differ: '/mqtt', '/ws', '/').",
+      ),
+    maxConnections: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe(
+        "Connected clients on this listener beyond this get CONNACK 0x03 (MQTT 5: 0x88 Server unavailable), counted in gatehouse_mqtt_listener_connections_refused_total{listener}. Default: none of its own, broker.maxConnections bounds all listeners together. E.g. cap a LAN listener below broker.maxConnections so that a flood of devices there leaves room for local apps on a loopback listener (mosquitto's per-listener max_connections).",
+      ),
+  })
+  // a path is of a WebSocket URL: on an MQTT listener it would say something that does not happen
+  .refine((l) => l.protocol === 'websockets' || l.path === undefined, {
+    path: ['path'],
+    message: "needs protocol: websockets (a path is the WebSocket URL's)",
+  });
 
 const aclTopic = z
   .string()
@@ -228,7 +247,9 @@ export const brokerOptionsSchema = z
       // prefault (parsed like a written value), not default: the host's transform (core/bind-host.ts)
       // would keep a default out of docs/configuration.md
       .prefault([{ host: '127.0.0.1', port: 1883 }])
-      .describe('Where the broker listens. Each listener is plain TCP, or TLS when `tls` is set.'),
+      .describe(
+        'Where the broker listens. Each listener is plain TCP, or TLS when `tls` is set; MQTT over WebSockets (ws://, wss://) with protocol: websockets.',
+      ),
     allowAnonymous: z
       .boolean()
       .default(true)
@@ -378,14 +399,16 @@ export function isLoopback(host: string): boolean {
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
-/** Name of listener i as shown in clients()/addresses(). */
+/** Name of listener i as shown in clients()/addresses(): default mqtt, mqtts, ws or wss (with an index when repeated). */
 export function listenerName(listeners: readonly ListenerOptions[], i: number): string {
   const l = listeners[i]!;
   if (l.name) return l.name;
-  const base = l.tls ? 'mqtts' : 'mqtt';
-  const same = listeners.filter((x) => !x.name && !!x.tls === !!l.tls).length;
+  const ws = l.protocol === 'websockets';
+  const base = ws ? (l.tls ? 'wss' : 'ws') : l.tls ? 'mqtts' : 'mqtt';
+  const alike = (x: ListenerOptions): boolean => !x.name && !!x.tls === !!l.tls && (x.protocol === 'websockets') === ws;
+  const same = listeners.filter(alike).length;
   if (same === 1) return base;
-  return `${base}-${listeners.slice(0, i).filter((x) => !x.name && !!x.tls === !!l.tls).length}`;
+  return `${base}-${listeners.slice(0, i).filter(alike).length}`;
 }
 
 /**

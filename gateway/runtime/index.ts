@@ -225,7 +225,8 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       publish: (topic, payload, o) => void broker.publish({ topic, payload, qos: 0, ...(o?.retain ? { retain: true } : {}) }).catch(() => undefined),
       subscribe: (filter, handler) => broker.subscribe(filter, handler),
       // A sparkplug source's default broker (started before the configured sources).
-      localBroker: () => broker.addresses(),
+      // an MQTT client of the gateway's own (sparkplug) connects over TCP: not to a WebSocket listener
+      localBroker: () => broker.addresses().filter((a) => a.protocol === 'mqtt'),
       maxTopicLength: config.broker.maxTopicLength,
       // An MQTT source's way to its broker: direct or through the site's proxy (upstream/proxy.ts).
       network: { proxy: config.network.proxy },

@@ -5,6 +5,7 @@ import type { OpenWait } from '../store/index.js';
 import type { Gateway } from './index.js';
 import { sourceListenerWords, sourceListeners } from './source-listeners.js';
 import { waitingState } from './waiting-admin.js';
+import { listenerUrl } from '../broker/listeners.js';
 
 /** Before the store is open: opening it may repair a damaged store or read a backlog's tallies. */
 export function openingStatus(storePath: string): string {
@@ -20,7 +21,7 @@ export function waitingStatus(w: OpenWait, storePath: string): string {
 
 /** Ready: where it listens (the broker, the admin API, the network sources). */
 export function runningStatus(gateway: Pick<Gateway, 'broker' | 'admin'> & { sources?: Pick<Gateway['sources'], 'status'> }): string {
-  const mqtt = gateway.broker.addresses().map((a) => `${a.tls ? 'mqtts' : 'mqtt'}://${hostPort(a.host, a.port)}`);
+  const mqtt = gateway.broker.addresses().map(listenerUrl);
   const admin = gateway.admin?.address();
   const sources = gateway.sources ? sourceListenerWords(sourceListeners(gateway.sources.status())) : [];
   return `running: MQTT on ${mqtt.join(', ')}${admin ? `, admin API on ${admin.tls ? 'https' : 'http'}://${hostPort(admin.host, admin.port)}` : ''}${sources.map((w) => `, ${w}`).join('')}`;
