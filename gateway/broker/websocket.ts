@@ -20,7 +20,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { nodeHttp } from '../../core/node-http.js';
-import { HTTP_SERVER_LIMITS, MAX_HEADER_FIELDS } from '../http/server.js';
+import { HTTP_SERVER_LIMITS, MAX_HEADER_FIELDS } from '../../core/http-limits.js';
 import { WebSocketConnection, type WebSocketRefusal } from './ws-connection.js';
 
 /** Sub-protocols of MQTT over WebSockets, in the order the server picks them (MQTT 5 spec 6.0; mqttv3.1: MQTT 3.1 clients). */
@@ -93,7 +93,7 @@ export function createWebSocketRoute(options: WebSocketRouteOptions): WebSocketR
   // ws would answer with a text body: the same bare answer as the rest instead
   wss.on('wsClientError', (_err: Error, socket: Duplex) => refuseRaw(socket, 400));
   // The HTTP server's own hardening: its header timeouts and size, at most MAX_HEADER_FIELDS header
-  // fields (as gateway/http/server.ts); the pre-CONNECT deadline bounds the whole connection.
+  // fields (core/http-limits.ts, as gateway/http/server.ts); the pre-CONNECT deadline bounds the whole connection.
   const http = nodeHttp.createServer(
     { requestTimeout: HTTP_SERVER_LIMITS.requestTimeout, headersTimeout: HTTP_SERVER_LIMITS.headersTimeout, maxHeaderSize: HTTP_SERVER_LIMITS.maxHeaderSize },
     (req: IncomingMessage, res: ServerResponse) => {
