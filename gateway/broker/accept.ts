@@ -110,7 +110,9 @@ export function createListenerHooks(deps: AcceptDeps): ListenerHooks {
         if (level === 5) v5.handle(socket, listener);
         else handle311(socket, listener);
       },
-      () => countConnectTimeout(peerAddress(socket)),
+      // a TLS or WebSocket connection's deadline runs from accept, a little before this one: it counts
+      // the timeout (counted here too, a silent upgraded connection was two timeouts)
+      () => (accepted === socket ? countConnectTimeout(peerAddress(socket)) : undefined),
     );
   }
 

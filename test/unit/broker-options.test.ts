@@ -7,13 +7,39 @@ import { isGatehouseError } from '../../core/errors.js';
 
 test('defaults', () => {
   const o = brokerOptionsSchema.parse({});
-  assert.deepEqual(o.listeners, [{ host: '127.0.0.1', port: 1883 }]);
+  assert.deepEqual(o.listeners, [{ host: '127.0.0.1', port: 1883, protocol: 'mqtt' }]);
   assert.equal(o.allowAnonymous, true);
   assert.equal(o.maxConnections, 1000);
   assert.equal(o.maxPayloadBytes, 256 * 1024);
   assert.equal(o.maxInflight, 100);
   assert.equal(o.acl, undefined);
   checkBrokerSecurity(o);
+});
+
+test('WebSocket listeners: default names ws/wss beside mqtt/mqtts, a path only with protocol websockets and starting with /', () => {
+  const tls = { cert: 'c.pem', key: 'k.pem' };
+  const ls = brokerOptionsSchema.parse({
+    listeners: [
+      { port: 1 },
+      { port: 2, protocol: 'websockets' },
+      { port: 3, protocol: 'websockets', tls, path: '/mqtt' },
+      { port: 4, protocol: 'websockets' },
+      { port: 5, tls },
+    ],
+  }).listeners;
+  assert.deepEqual(
+    ls.map((_, i) => listenerName(ls, i)),
+    ['mqtt', 'ws-0', 'wss', 'ws-1', 'mqtts'],
+  );
+  const bad = (l: Record<string, unknown>): string | undefined => {
+    const r = brokerOptionsSchema.safeParse({ listeners: [l] });
+    return r.success ? undefined : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+  };
+  assert.match(bad({ port: 1, path: '/mqtt' }) ?? '', /listeners\.0\.path: needs protocol: websockets/);
+  assert.match(bad({ port: 1, protocol: 'websockets', path: 'mqtt' }) ?? '', /listeners\.0\.path: a URL path/);
+  assert.match(bad({ port: 1, protocol: 'websockets', path: '/mqtt?x=1' }) ?? '', /a URL path/);
+  assert.match(bad({ port: 1, protocol: 'ws' }) ?? '', /listeners\.0\.protocol/);
+  assert.equal(bad({ port: 1, protocol: 'websockets', path: '/' }), undefined);
 });
 
 test('checkBrokerSecurity refuses anonymous beyond loopback, with a hint', () => {

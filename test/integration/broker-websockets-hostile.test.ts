@@ -1,0 +1,201 @@
+// A WebSocket listener (protocol: websockets) against what is not a well-behaved MQTT client, with
+// the real broker, real mqtt.js clients and raw `ws` clients: HTTP that is not an upgrade, other
+// paths and sub-protocols, text frames, garbage, a message over the packet limit, silent upgraded
+// connections (the pre-CONNECT guard and the connect deadline), maxConnections counting WebSocket
+// clients, a frozen browser (the slow-consumer limits). Every refusal is counted by reason.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect as netConnect } from 'node:net';
+import mqtt from 'mqtt';
+import WebSocket from 'ws';
+import { createBroker, type Broker, type BrokerOptionsInput } from '../../gateway/broker/index.js';
+import type { RuntimeDeps } from '../../core/deps.js';
+import { metricValue, testDeps, waitForEvent, waitUntil, withTimeout } from '../helpers/index.js';
+import { CONNACK_OK, connectPacket } from '../helpers/mqtt-raw.js';
+
+interface Rig {
+  broker: Broker;
+  deps: RuntimeDeps;
+  port: number;
+  url: string;
+}
+
+async function start(t: TestContext, more: BrokerOptionsInput = {}, path?: string): Promise<Rig> {
+  const deps = testDeps();
+  const broker = await createBroker(
+    {
+      listeners: [
+        { host: '127.0.0.1', port: 0 },
+        { host: '127.0.0.1', port: 0, protocol: 'websockets', ...(path ? { path } : {}) },
+      ],
+      ...more,
+    },
+    { ...deps, onPublish: () => Promise.resolve() },
+  );
+  await broker.start();
+  t.after(() => broker.stop());
+  const port = broker.addresses()[1]!.port;
+  return { broker, deps, port, url: `ws://127.0.0.1:${port}` };
+}
+
+const refused = (rig: Rig, reason: string): Promise<number> =>
+  metricValue(rig.deps.registry, 'gatehouse_mqtt_websocket_refused_total', { listener: 'ws', reason });
+
+/** A raw WebSocket client: open, or the HTTP status of a refused upgrade. */
+async function raw(t: TestContext, url: string, protocols?: string | string[]): Promise<{ ws?: WebSocket; status?: number }> {
+  const ws = new WebSocket(url, protocols);
+  t.after(() => ws.terminate());
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve({ ws }));
+    ws.once('unexpected-response', (_req, res) => {
+      resolve({ status: res.statusCode! });
+      res.resume();
+    });
+    ws.once('error', reject);
+  });
+}
+
+/** A CONNECT in one binary frame; the first binary frame back. */
+async function mqttConnect(ws: WebSocket, clientId: string): Promise<Buffer> {
+  const back = waitForEvent<[Buffer, boolean]>(ws, 'message', 5000);
+  ws.send(connectPacket(clientId), { binary: true });
+  const [data, isBinary] = await back;
+  assert.equal(isBinary, true, 'the broker answers in binary frames');
+  return data;
+}
+
+test('HTTP that is not an upgrade is answered 426 with no body; another path 404; an offer without mqtt 400; no offer is served', async (t) => {
+  const rig = await start(t, {}, '/mqtt');
+  for (const [path, status] of [
+    ['/mqtt', 426],
+    ['/', 404],
+    ['/index.html', 404],
+  ] as const) {
+    const res = await fetch(`http://127.0.0.1:${rig.port}${path}`);
+    assert.equal(res.status, status, path);
+    assert.equal(await res.text(), '', 'no page');
+    if (status === 426) assert.equal(res.headers.get('upgrade'), 'websocket');
+  }
+  assert.equal((await raw(t, `${rig.url}/other`, 'mqtt')).status, 404, 'an upgrade on another path');
+  assert.equal((await raw(t, `${rig.url}/mqtt`, ['chat', 'json'])).status, 400, 'an upgrade offering no MQTT sub-protocol');
+  // mqttv3.1 (MQTT 3.1 clients) is picked when mqtt is not offered; mqtt first when both are
+  const v31 = await raw(t, `${rig.url}/mqtt`, ['mqttv3.1']);
+  assert.equal(v31.ws?.protocol, 'mqttv3.1');
+  const both = await raw(t, `${rig.url}/mqtt?x=1`, ['mqttv3.1', 'mqtt']);
+  assert.equal(both.ws?.protocol, 'mqtt', 'the path is matched without its query');
+  // no Sec-WebSocket-Protocol at all: served (docs/decisions.md)
+  const none = await raw(t, `${rig.url}/mqtt`);
+  assert.ok(none.ws, 'an upgrade with no sub-protocol is served');
+  assert.deepEqual(await mqttConnect(none.ws, 'no-subprotocol'), CONNACK_OK);
+  assert.equal(await refused(rig, 'not-upgrade'), 1);
+  assert.equal(await refused(rig, 'path'), 3);
+  assert.equal(await refused(rig, 'subprotocol'), 1);
+  // a request node cannot parse is closed without an answer page
+  const sock = netConnect(rig.port, '127.0.0.1');
+  t.after(() => sock.destroy());
+  sock.write('NOT HTTP AT ALL\r\n\r\n');
+  sock.resume();
+  await waitForEvent(sock, 'close', 5000);
+  await waitUntil(async () => (await refused(rig, 'headers')) === 1, 'the bad request counted');
+});
+
+test('a text frame (1003), a message over the packet limit (1009) and garbage close the connection; the listener goes on serving', async (t) => {
+  const rig = await start(t, { maxPayloadBytes: 1024 });
+  const text = (await raw(t, rig.url, 'mqtt')).ws!;
+  const textClosed = waitForEvent<[number]>(text, 'close', 5000);
+  text.send('{"hello":"mqtt"}');
+  assert.equal((await textClosed)[0], 1003);
+  assert.equal(await refused(rig, 'text-frame'), 1);
+
+  // the limit is the broker's largest packet (maxPayloadBytes + topic and header room)
+  const big = (await raw(t, rig.url, 'mqtt')).ws!;
+  const bigClosed = waitForEvent<[number]>(big, 'close', 5000);
+  big.send(Buffer.alloc(1024 + 65_535 + 64 + 1, 0x30), { binary: true });
+  assert.equal((await bigClosed)[0], 1009);
+  assert.equal(await refused(rig, 'too-large'), 1);
+
+  for (const garbage of [
+    Buffer.from('GET / HTTP/1.1\r\n\r\n'),
+    Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+    Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+  ]) {
+    const g = (await raw(t, rig.url, 'mqtt')).ws!;
+    const closed = waitForEvent(g, 'close', 10_000);
+    g.send(garbage, { binary: true });
+    await closed;
+  }
+  // a CONNECT split over frames, as the spec allows, is one CONNECT
+  const split = (await raw(t, rig.url, 'mqtt')).ws!;
+  const back = waitForEvent<[Buffer]>(split, 'message', 5000);
+  const connect = connectPacket('split-frames');
+  for (let i = 0; i < connect.length; i += 3) split.send(connect.subarray(i, i + 3), { binary: true });
+  assert.deepEqual((await back)[0], CONNACK_OK);
+  const c = await mqtt.connectAsync(rig.url, { reconnectPeriod: 0, clientId: 'after-garbage', protocolVersion: 5 });
+  t.after(() => c.endAsync(true));
+  await c.publishAsync('x/y', 'ok', { qos: 1 });
+});
+
+test('silent WebSocket connections: the pre-CONNECT guard sheds the oldest, the connect deadline runs from accept; maxConnections counts WebSocket clients', async (t) => {
+  const connectTimeoutMs = 1500;
+  const rig = await start(t, { maxConnections: 2, maxPendingConnections: 50, maxPendingPerAddress: 3, connectTimeoutMs });
+  // six upgraded, silent connections from one address: the three oldest are shed
+  const silent = [];
+  for (let i = 0; i < 6; i++) silent.push((await raw(t, rig.url, 'mqtt')).ws!);
+  const closes = silent.map((s) => waitForEvent<[number]>(s, 'close', 10_000));
+  await Promise.all(closes.slice(0, 3));
+  await waitUntil(async () => (await metricValue(rig.deps.registry, 'gatehouse_mqtt_preconnect_shed_total', { limit: 'address' })) === 3, 'three shed');
+  // the rest: closed by the deadline (from accept: the upgrade counts against it)
+  await Promise.all(closes.slice(3));
+  // a TCP connection that never sends its HTTP request is closed by the same deadline
+  const mute = netConnect(rig.port, '127.0.0.1');
+  t.after(() => mute.destroy());
+  const t0 = Date.now();
+  await waitForEvent(mute, 'close', connectTimeoutMs + 3000);
+  assert.ok(Date.now() - t0 < connectTimeoutMs + 1000, `closed after ${Date.now() - t0} ms`);
+  await waitUntil(
+    async () => (await metricValue(rig.deps.registry, 'gatehouse_mqtt_connect_timeouts_total')) === 4,
+    `three upgraded and one mute connection timed out (${await metricValue(rig.deps.registry, 'gatehouse_mqtt_connect_timeouts_total')})`,
+  );
+
+  // maxConnections 2: one TCP client and one WebSocket client fill it, the next WebSocket client is refused
+  const tcp = await mqtt.connectAsync(`mqtt://127.0.0.1:${rig.broker.addresses()[0]!.port}`, { reconnectPeriod: 0, clientId: 'tcp' });
+  t.after(() => tcp.endAsync(true));
+  const ws1 = await mqtt.connectAsync(rig.url, { reconnectPeriod: 0, clientId: 'ws1' });
+  t.after(() => ws1.endAsync(true));
+  await assert.rejects(mqtt.connectAsync(rig.url, { reconnectPeriod: 0, clientId: 'ws2' }), /Server unavailable|unavailable/i);
+  assert.equal(await metricValue(rig.deps.registry, 'gatehouse_mqtt_connections_refused_total'), 1);
+  assert.deepEqual(
+    rig.broker
+      .clients()
+      .map((c) => `${c.id} ${c.listener}`)
+      .sort(),
+    ['tcp mqtt', 'ws1 ws'],
+  );
+});
+
+test('a frozen browser (WebSocket subscriber that stops reading): the publisher never waits, the subscriber is disconnected as a slow consumer', async (t) => {
+  const rig = await start(t, { drainTimeoutMs: 600_000, outbound: { maxQueueMessages: 200, maxQueueBytes: 512 * 1024 } });
+  const sub = await mqtt.connectAsync(rig.url, { reconnectPeriod: 0, clientId: 'frozen' });
+  t.after(() => sub.endAsync(true).catch(() => undefined));
+  await sub.subscribeAsync('big/#', { qos: 1 });
+  (sub.stream as unknown as { pause(): void }).pause();
+  const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${rig.broker.addresses()[0]!.port}`, { reconnectPeriod: 0, clientId: 'pub' });
+  t.after(() => pub.endAsync(true));
+  const payload = Buffer.alloc(64 * 1024, 7);
+  await withTimeout(
+    (async () => {
+      for (let i = 0; i < 400; i++) await pub.publishAsync('big/x', payload, { qos: 1 });
+    })(),
+    120_000,
+    'publisher PUBACKs (a publisher waiting on the frozen browser would stall here)',
+  );
+  await waitUntil(
+    async () => (await metricValue(rig.deps.registry, 'gatehouse_mqtt_slow_consumer_disconnects_total')) === 1,
+    'the frozen browser disconnected',
+    10_000,
+  );
+  assert.equal(
+    rig.broker.clients().some((c) => c.id === 'frozen'),
+    false,
+  );
+});
