@@ -162,6 +162,10 @@ const LAZY: ReadonlyArray<[string, string]> = [
   // Node's fetch and WebSocket client: on Node 22 and 24 an ESM import of node:http loads it (and
   // node:tls with it) through its lazy WebSocket export (core/node-http.ts). Node 20 never does.
   ['undici (fetch, WebSocket)', 'builtin:internal/deps/undici/undici'],
+  // MQTT over WebSockets: only with a listener of protocol websockets
+  ['ws (WebSocket listeners)', '/node_modules/ws/'],
+  ['broker WebSocket listener', '/gateway/broker/websocket.'],
+  ['broker WebSocket connection', '/gateway/broker/ws-connection.'],
 ];
 
 /** The first URL holding `fragment` (a `builtin:<name>` fragment: that builtin exactly). */
@@ -213,6 +217,11 @@ jobs:
     type: heartbeat
 tables:
   assets: { file: ${join(dir, 'assets.csv')}, key: id }
+
+broker:
+  listeners:
+    - { host: 127.0.0.1, port: 0 }
+    - { host: 127.0.0.1, port: 0, protocol: websockets }
 `,
   );
   for (const [what, fragment] of [
@@ -228,6 +237,9 @@ tables:
     ['sparkplug source', '/gateway/pipeline/sources/sparkplug/source.'],
     ['lookup tables', '/gateway/tables/index.'],
     ['lookup table CSV parser', '/gateway/tables/csv.'],
+
+    ['ws (WebSocket listeners)', '/node_modules/ws/'],
+    ['broker WebSocket listener', '/gateway/broker/websocket.'],
   ] as const) {
     assert.ok(loadedAny(urls, fragment), `${what} is loaded when configured`);
   }
@@ -289,6 +301,7 @@ test('the bundled CLI loads the bundle, and none of the parts the default config
     ['source kinds registry', 'registry'],
     ['serial links (firmware bridge)', 'link'],
     ['opcua source', 'opcua'],
+    ['broker WebSocket listener', 'websocket'],
   ];
   for (const [what, name] of lazyChunks) {
     assert.ok(
