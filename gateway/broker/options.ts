@@ -342,7 +342,9 @@ export const brokerOptionsSchema = z
       .min(100)
       .max(MAX_TIMER_MS, TIMER_TOO_LONG)
       .default(5_000)
-      .describe('A connection must send CONNECT within this time (after the TLS handshake), else it is closed and counted.'),
+      .describe(
+        'A connection must send CONNECT within this time, else it is closed and counted. On TLS and WebSocket listeners it runs from the TCP accept: the TLS handshake and the HTTP upgrade count against it.',
+      ),
     sysIntervalSec: z
       .number()
       .int()

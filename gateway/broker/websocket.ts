@@ -92,17 +92,16 @@ export function createWebSocketRoute(options: WebSocketRouteOptions): WebSocketR
   });
   // ws would answer with a text body: the same bare answer as the rest instead
   wss.on('wsClientError', (_err: Error, socket: Duplex) => refuseRaw(socket, 400));
-  // The HTTP server's own hardening: its header timeouts and size, at most MAX_HEADER_FIELDS header
-  // fields (core/http-limits.ts, as gateway/http/server.ts); the pre-CONNECT deadline bounds the whole connection.
-  const http = nodeHttp.createServer(
-    { requestTimeout: HTTP_SERVER_LIMITS.requestTimeout, headersTimeout: HTTP_SERVER_LIMITS.headersTimeout, maxHeaderSize: HTTP_SERVER_LIMITS.maxHeaderSize },
-    (req: IncomingMessage, res: ServerResponse) => {
-      const status = path !== undefined && pathOf(req) !== path ? 404 : 426;
-      onRefused(status === 404 ? 'path' : 'not-upgrade', req.socket);
-      res.writeHead(status, { ...(status === 426 ? { upgrade: 'websocket' } : {}), connection: 'close', 'content-length': 0 });
-      res.end();
-    },
-  );
+  // The admin API's header size cap and at most MAX_HEADER_FIELDS header fields (core/http-limits.ts).
+  // Its header and request timeouts are not: node checks them only on a server that listens. The
+  // time is bounded by the pre-CONNECT deadline instead (connectTimeoutMs from the TCP accept for
+  // the request, the upgrade and the CONNECT together: accept.ts).
+  const http = nodeHttp.createServer({ maxHeaderSize: HTTP_SERVER_LIMITS.maxHeaderSize }, (req: IncomingMessage, res: ServerResponse) => {
+    const status = path !== undefined && pathOf(req) !== path ? 404 : 426;
+    onRefused(status === 404 ? 'path' : 'not-upgrade', req.socket);
+    res.writeHead(status, { ...(status === 426 ? { upgrade: 'websocket' } : {}), connection: 'close', 'content-length': 0 });
+    res.end();
+  });
   http.maxHeadersCount = MAX_HEADER_FIELDS;
   // a request node cannot parse (or over its header limits): closed without an answer page
   http.on('clientError', (_err: Error, socket: Duplex) => {
