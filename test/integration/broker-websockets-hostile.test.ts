@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { connect as netConnect } from 'node:net';
 import mqtt from 'mqtt';
 import WebSocket from 'ws';
-import { createBroker, type Broker, type BrokerOptionsInput } from '../../gateway/broker/index.js';
+import { createBroker, hashPassword, type Broker, type BrokerOptionsInput } from '../../gateway/broker/index.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { metricValue, testDeps, waitForEvent, waitUntil, withTimeout } from '../helpers/index.js';
 import { CONNACK_OK, connectPacket } from '../helpers/mqtt-raw.js';
@@ -198,4 +198,24 @@ test('a frozen browser (WebSocket subscriber that stops reading): the publisher 
     rig.broker.clients().some((c) => c.id === 'frozen'),
     false,
   );
+});
+
+test('wrong passwords over WebSockets ban the address: its next upgrade and its TCP connections are closed at accept', async (t) => {
+  const rig = await start(t, {
+    allowAnonymous: false,
+    users: [{ username: 'hmi', password: await hashPassword('right') }],
+    authBackoff: { maxFailures: 3, banMs: 60_000 },
+  });
+  for (let i = 0; i < 3; i++) {
+    await assert.rejects(mqtt.connectAsync(rig.url, { reconnectPeriod: 0, clientId: `guess-${i}`, username: 'hmi', password: `wrong-${i}` }));
+  }
+  await waitUntil(async () => (await metricValue(rig.deps.registry, 'gatehouse_mqtt_auth_bans_total', { scope: 'address' })) === 1, 'the address banned');
+  // closed at accept: no HTTP answer, no upgrade
+  await assert.rejects(raw(t, rig.url, 'mqtt'), /socket hang up|ECONNRESET/);
+  // and on the TCP listener: the same address (closed well before connectTimeoutMs)
+  const tcp = netConnect(rig.broker.addresses()[0]!.port, '127.0.0.1');
+  t.after(() => tcp.destroy());
+  tcp.on('error', () => undefined);
+  await waitForEvent(tcp, 'close', 2000);
+  assert.ok((await metricValue(rig.deps.registry, 'gatehouse_mqtt_auth_banned_attempts_total')) >= 2);
 });
