@@ -88,6 +88,8 @@ export function createWebSocketRoute(options: WebSocketRouteOptions): WebSocketR
     // MQTT strings are checked by the parsers (strict.ts); a text frame is refused anyway
     skipUTF8Validation: true,
     clientTracking: false,
+    // pings are answered by ws-connection.ts while the socket has room (a pong per ping was unbounded)
+    autoPong: false,
     handleProtocols: (offered) => pickSubprotocol(offered),
   });
   // ws would answer with a text body: the same bare answer as the rest instead

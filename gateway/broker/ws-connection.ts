@@ -9,6 +9,7 @@
 // - write: each write (a corked batch as one) is one binary frame, called back when the frame is
 //   written to the TCP socket: writableLength and 'drain' say what a slow browser has not taken, as
 //   a TCP socket's do, so outbound.ts and the drain timeout bound it the same way.
+// - pings: answered while the TCP socket has room (PONG_ROOM_BYTES), else dropped.
 // - end: a close frame (1000) after what was written; destroy: a close frame too, and the TCP
 //   socket is closed if the peer has not answered it within CLOSE_GRACE_MS.
 // - remoteAddress/remotePort/localAddress/localPort and, on wss://, the TLS socket's peer
@@ -20,6 +21,8 @@ import type { WebSocket } from 'ws';
 
 /** How long a closed connection waits for the peer's close frame before its TCP socket is closed. */
 export const CLOSE_GRACE_MS = 1000;
+/** A WebSocket ping is answered while the TCP socket holds at most this much unsent. */
+export const PONG_ROOM_BYTES = 64 * 1024;
 
 /** Why a WebSocket connection was refused or closed by the broker (gatehouse_mqtt_websocket_refused_total). */
 export type WebSocketRefusal = 'not-upgrade' | 'path' | 'subprotocol' | 'handshake' | 'text-frame' | 'too-large' | 'headers';
@@ -53,6 +56,13 @@ export class WebSocketConnection extends Duplex {
         return;
       }
       if (!this.push(data)) ws.pause();
+    });
+    // Pongs are written straight to the TCP socket, past this stream's bounds: a client sending
+    // pings and reading nothing grew the gateway's memory by a pong per ping (the server's
+    // autoPong is off: websocket.ts). A ping is answered while the socket has room, else dropped
+    // (a client that reads gets its pongs; MQTT's own keep alive is PINGREQ).
+    ws.on('ping', (data: Buffer) => {
+      if (socket.writableLength <= PONG_ROOM_BYTES && ws.readyState === ws.OPEN) ws.pong(data);
     });
     // ws emits 'error' before closing (a frame over maxPayload: 1009, a protocol error: 1002)
     ws.on('error', (err: Error & { code?: string }) => {

@@ -219,3 +219,53 @@ test('wrong passwords over WebSockets ban the address: its next upgrade and its 
   await waitForEvent(tcp, 'close', 2000);
   assert.ok((await metricValue(rig.deps.registry, 'gatehouse_mqtt_auth_banned_attempts_total')) >= 2);
 });
+
+test('a ping flood from a client that reads nothing: pongs are bounded by the socket, the connection still serves MQTT', async (t) => {
+  const rig = await start(t);
+  // a hand-made client (ws's own resumes its socket): the upgrade, then frames masked with a zero key
+  const sock = netConnect(rig.port, '127.0.0.1');
+  t.after(() => sock.destroy());
+  await waitForEvent(sock, 'connect');
+  sock.write(
+    'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n',
+  );
+  let seen = Buffer.alloc(0);
+  const onData = (d: Buffer): void => {
+    seen = Buffer.concat([seen, d]);
+  };
+  sock.on('data', onData);
+  await waitUntil(() => seen.includes('\r\n\r\n'), 'the 101');
+  assert.match(seen.toString('latin1'), /^HTTP\/1\.1 101 /);
+  sock.removeListener('data', onData);
+  sock.pause();
+  const frame = (opcode: number, payload: Buffer): Buffer => Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | payload.length, 0, 0, 0, 0]), payload]);
+  // 600,000 pings of 125 bytes: 76 MB of pongs if each were answered into a socket nobody reads
+  // (more than loopback's socket buffers hold: up to 32 + 4 MB with Debian's tcp_rmem/tcp_wmem)
+  const N = 600_000;
+  const ping = frame(0x9, Buffer.alloc(125, 1));
+  for (let i = 0; i < N; i += 1000) sock.write(Buffer.concat(Array.from({ length: 1000 }, () => ping)));
+  sock.write(frame(0x2, connectPacket('after-pings')));
+  // every ping sent (the broker read them all) while this client still reads nothing
+  if (sock.writableLength > 0) await waitForEvent(sock, 'drain', 60_000);
+  // read it all now: pongs (0x8a) up to the CONNACK, which comes after every pong written before it
+  let buf = Buffer.alloc(0);
+  let pongs = 0;
+  const connack = new Promise<Buffer>((resolve) => {
+    sock.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 2) {
+        const len = buf[1]! & 0x7f; // the server's frames here are all under 126 bytes, unmasked
+        if (buf.length < 2 + len) break;
+        const op = buf[0]! & 0x0f;
+        const body = buf.subarray(2, 2 + len);
+        buf = buf.subarray(2 + len);
+        if (op === 0xa) pongs++;
+        else if (op === 0x2) resolve(Buffer.from(body));
+      }
+    });
+  });
+  sock.resume();
+  assert.deepEqual(await withTimeout(connack, 60_000, 'the CONNACK after the pings'), CONNACK_OK);
+  console.log(`# ${pongs} pongs for ${N} pings`);
+  assert.ok(pongs < N / 2, `pongs bounded: ${pongs} for ${N} pings`);
+});
