@@ -186,7 +186,7 @@ export function createListenerHooks(deps: AcceptDeps): ListenerHooks {
         { ip, listener, reason },
         reason === 'text-frame' || reason === 'too-large'
           ? 'MQTT over WebSockets: a text frame or a message over the packet limit, connection closed'
-          : 'MQTT over WebSockets: request refused (not a WebSocket upgrade with sub-protocol mqtt on this path), connection closed',
+          : 'MQTT over WebSockets: request refused (see reason: not an upgrade, another path, a page of an origin not allowed, no MQTT sub-protocol, a bad handshake or headers), connection closed',
       );
     },
     onTlsError: (err, ip, listener, certError) => {

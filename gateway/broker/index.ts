@@ -231,7 +231,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     // The pending deadline (connectTimeoutMs from accept, handshake and CONNECT together) closes
     // slow handshakes. tls.Server's handshakeTimeout is an idle timeout (each byte restarts it):
     // only a backstop, a little later so the deadline closes first and the socket counts once.
-    { handshakeTimeoutMs: options.connectTimeoutMs + 1000, maxPacketBytes },
+    { handshakeTimeoutMs: options.connectTimeoutMs + 1000, maxPacketBytes, anonymous: options.allowAnonymous },
   );
   for (const b of bound) {
     // accepted sockets beyond this are dropped by the kernel-facing server; the headroom lets

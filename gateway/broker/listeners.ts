@@ -55,6 +55,8 @@ export interface ListenerSettings {
   handshakeTimeoutMs: number;
   /** WebSocket listeners: the largest message taken (the broker's largest packet). */
   maxPacketBytes: number;
+  /** broker.allowAnonymous (WebSocket listeners: pages of any origin are refused then, unless listed). */
+  anonymous: boolean;
 }
 
 /**
@@ -72,6 +74,8 @@ async function mqttEntry(
   const route = createWebSocketRoute({
     listener: name,
     path: l.path,
+    origins: l.origins,
+    anonymous: settings.anonymous,
     maxPayloadBytes: settings.maxPacketBytes,
     // the adapter has what the broker uses of a socket (ws-connection.ts)
     onSocket: (conn, accepted) => hooks.onSocket(conn as unknown as Socket, name, accepted),

@@ -69,6 +69,16 @@ export const listenerSchema = z
       .describe(
         "With protocol websockets: the only URL path upgraded (e.g. '/mqtt', MQTT.js's and Paho's default); any other path is answered 404. Default: every path, as mosquitto (clients differ: '/mqtt', '/ws', '/').",
       ),
+    origins: z
+      .array(
+        z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, {
+          message: "an origin as a browser sends it ('https://hmi.plant.local', 'http://10.0.0.5:8080', no path) or '*'",
+        }),
+      )
+      .optional()
+      .describe(
+        "With protocol websockets: the web origins whose pages may connect (the Origin header browsers send; '*' any). Default: any while broker.allowAnonymous is false (every client authenticates), none while anonymous clients are allowed (any web page open in a browser that reaches the listener could publish and subscribe as anonymous). Clients that send no Origin (MQTT.js in Node, devices, tools) are not concerned. A refused page gets 403.",
+      ),
     maxConnections: z
       .number()
       .int()
@@ -82,6 +92,10 @@ export const listenerSchema = z
   .refine((l) => l.protocol === 'websockets' || l.path === undefined, {
     path: ['path'],
     message: "needs protocol: websockets (a path is the WebSocket URL's)",
+  })
+  .refine((l) => l.protocol === 'websockets' || l.origins === undefined, {
+    path: ['origins'],
+    message: "needs protocol: websockets (origins are those of browsers' pages)",
   });
 
 const aclTopic = z

@@ -7,7 +7,7 @@
 //   becomes a WebSocketConnection (ws-connection.ts) handed to the broker as a TCP socket is
 //   (ListenerHooks.onSocket, with the TCP socket as the one the pre-CONNECT guard tracks);
 // - anything else is answered 426 Upgrade Required (404 off `path`; 400 for sub-protocols that are
-//   not MQTT) with no body, the connection closed, counted and logged at a bounded rate.
+//   not MQTT; 403 for a page of an origin not allowed: options.ts origins) with no body, the connection closed, counted and logged at a bounded rate.
 // An upgrade with no Sec-WebSocket-Protocol is accepted (mosquitto does not serve it): the spec
 // makes the client offer mqtt, but a client that offers nothing and then speaks MQTT loses nothing
 // by being served, and its CONNECT goes through the same checks (docs/decisions.md). A client that
@@ -31,6 +31,10 @@ export interface WebSocketRouteOptions {
   listener: string;
   /** Upgrade only this URL path; undefined: every path. */
   path: string | undefined;
+  /** Web origins whose pages may connect ('*': any); undefined: any when anonymous is false, none when true. */
+  origins: readonly string[] | undefined;
+  /** broker.allowAnonymous: a page from anywhere would connect as anonymous. */
+  anonymous: boolean;
   /** The largest WebSocket message taken (ws maxPayload): the broker's largest packet. */
   maxPayloadBytes: number;
   /** A WebSocket connection ready for MQTT; `accepted`: the socket given to onAccept. */
@@ -68,7 +72,13 @@ function pathOf(req: IncomingMessage): string {
   return q < 0 ? url : url.slice(0, q);
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 426: 'Upgrade Required', 431: 'Request Header Fields Too Large' };
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  426: 'Upgrade Required',
+  431: 'Request Header Fields Too Large',
+};
 
 /** An HTTP status line and headers with no body on a raw socket, then closed. */
 function refuseRaw(socket: Duplex, status: number): void {
@@ -78,8 +88,19 @@ function refuseRaw(socket: Duplex, status: number): void {
   socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\n${upgrade}Connection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
 }
 
+/**
+ * Whether an upgrade with this Origin header may go on: no Origin (not a browser) always; else one
+ * listed (or '*'), or, with no list, any while every client must authenticate (options.ts origins).
+ */
+export function originAllowed(origin: string | undefined, origins: readonly string[] | undefined, anonymous: boolean): boolean {
+  if (origin === undefined) return true;
+  if (origins === undefined) return !anonymous;
+  return origins.includes('*') || origins.includes(origin.toLowerCase());
+}
+
 export function createWebSocketRoute(options: WebSocketRouteOptions): WebSocketRoute {
   const { path, onRefused } = options;
+  const origins = options.origins?.map((o) => o.toLowerCase());
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: options.maxPayloadBytes,
@@ -123,6 +144,11 @@ export function createWebSocketRoute(options: WebSocketRouteOptions): WebSocketR
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
       onRefused('not-upgrade', socket);
       return refuseRaw(socket, 426);
+    }
+    // a page of another site in a browser that reaches the listener (docs/security.md)
+    if (!originAllowed(req.headers.origin, origins, options.anonymous)) {
+      onRefused('origin', socket);
+      return refuseRaw(socket, 403);
     }
     const offered = offeredSubprotocols(req);
     if (offered.size > 0 && pickSubprotocol(offered) === false) {

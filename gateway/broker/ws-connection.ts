@@ -25,7 +25,7 @@ export const CLOSE_GRACE_MS = 1000;
 export const PONG_ROOM_BYTES = 64 * 1024;
 
 /** Why a WebSocket connection was refused or closed by the broker (gatehouse_mqtt_websocket_refused_total). */
-export type WebSocketRefusal = 'not-upgrade' | 'path' | 'subprotocol' | 'handshake' | 'text-frame' | 'too-large' | 'headers';
+export type WebSocketRefusal = 'not-upgrade' | 'path' | 'origin' | 'subprotocol' | 'handshake' | 'text-frame' | 'too-large' | 'headers';
 
 export class WebSocketConnection extends Duplex {
   readonly remoteAddress: string | undefined;

@@ -19,7 +19,7 @@ export function countWebSocketRefusal(stats: WebSocketRefusalStats, listener: st
 export function registerWebSocketRefusalMetrics(registry: Registry, s: WebSocketRefusalStats): void {
   new Counter({
     name: 'gatehouse_mqtt_websocket_refused_total',
-    help: 'Requests refused and connections closed by WebSocket listeners (protocol: websockets), by listener and reason: not-upgrade (answered 426), path (404), subprotocol (not mqtt/mqttv3.1: 400), handshake (400), headers, text-frame (closed 1003), too-large (a message over the packet limit: closed 1009)',
+    help: 'Requests refused and connections closed by WebSocket listeners (protocol: websockets), by listener and reason: not-upgrade (answered 426), path (404), origin (a page of an origin not allowed: 403), subprotocol (not mqtt/mqttv3.1: 400), handshake (400), headers, text-frame (closed 1003), too-large (a message over the packet limit: closed 1009)',
     labelNames: ['listener', 'reason'],
     registers: [registry],
     collect() {

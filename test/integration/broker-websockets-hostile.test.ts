@@ -20,13 +20,13 @@ interface Rig {
   url: string;
 }
 
-async function start(t: TestContext, more: BrokerOptionsInput = {}, path?: string): Promise<Rig> {
+async function start(t: TestContext, more: BrokerOptionsInput = {}, path?: string, origins?: string[]): Promise<Rig> {
   const deps = testDeps();
   const broker = await createBroker(
     {
       listeners: [
         { host: '127.0.0.1', port: 0 },
-        { host: '127.0.0.1', port: 0, protocol: 'websockets', ...(path ? { path } : {}) },
+        { host: '127.0.0.1', port: 0, protocol: 'websockets', ...(path ? { path } : {}), ...(origins ? { origins } : {}) },
       ],
       ...more,
     },
@@ -42,8 +42,8 @@ const refused = (rig: Rig, reason: string): Promise<number> =>
   metricValue(rig.deps.registry, 'gatehouse_mqtt_websocket_refused_total', { listener: 'ws', reason });
 
 /** A raw WebSocket client: open, or the HTTP status of a refused upgrade. */
-async function raw(t: TestContext, url: string, protocols?: string | string[]): Promise<{ ws?: WebSocket; status?: number }> {
-  const ws = new WebSocket(url, protocols);
+async function raw(t: TestContext, url: string, protocols?: string | string[], origin?: string): Promise<{ ws?: WebSocket; status?: number }> {
+  const ws = new WebSocket(url, protocols, origin ? { origin } : {});
   t.after(() => ws.terminate());
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve({ ws }));
@@ -268,4 +268,21 @@ test('a ping flood from a client that reads nothing: pongs are bounded by the so
   assert.deepEqual(await withTimeout(connack, 60_000, 'the CONNACK after the pings'), CONNACK_OK);
   console.log(`# ${pongs} pongs for ${N} pings`);
   assert.ok(pongs < N / 2, `pongs bounded: ${pongs} for ${N} pings`);
+});
+
+test("browsers' pages: with anonymous clients allowed only listed origins connect (403 for others); with every client authenticating any origin", async (t) => {
+  const open = await start(t);
+  assert.equal((await raw(t, open.url, 'mqtt', 'http://evil.example')).status, 403, 'anonymous allowed, no list: a page is refused');
+  const node = await raw(t, open.url, 'mqtt');
+  assert.deepEqual(await mqttConnect(node.ws!, 'no-origin'), CONNACK_OK, 'a client sending no Origin is not concerned');
+  assert.equal(await refused(open, 'origin'), 1);
+
+  const listed = await start(t, {}, undefined, ['http://hmi.plant.local:8080']);
+  const panel = await raw(t, listed.url, 'mqtt', 'http://HMI.plant.local:8080');
+  assert.deepEqual(await mqttConnect(panel.ws!, 'panel'), CONNACK_OK, 'a listed origin (compared without case)');
+  assert.equal((await raw(t, listed.url, 'mqtt', 'http://hmi.plant.local:9090')).status, 403, 'another port is another origin');
+
+  const authed = await start(t, { allowAnonymous: false, users: [{ username: 'hmi', password: await hashPassword('right') }] });
+  const page = await raw(t, authed.url, 'mqtt', 'https://dashboards.example');
+  assert.ok(page.ws, 'every client authenticates: any origin may try');
 });

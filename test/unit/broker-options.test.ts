@@ -40,6 +40,9 @@ test('WebSocket listeners: default names ws/wss beside mqtt/mqtts, a path only w
   assert.match(bad({ port: 1, protocol: 'websockets', path: '/mqtt?x=1' }) ?? '', /a URL path/);
   assert.match(bad({ port: 1, protocol: 'ws' }) ?? '', /listeners\.0\.protocol/);
   assert.equal(bad({ port: 1, protocol: 'websockets', path: '/' }), undefined);
+  assert.equal(bad({ port: 1, protocol: 'websockets', origins: ['https://hmi.plant.local', 'http://10.0.0.5:8080', '*'] }), undefined);
+  assert.match(bad({ port: 1, protocol: 'websockets', origins: ['https://hmi.plant.local/page'] }) ?? '', /listeners\.0\.origins\.0: an origin/);
+  assert.match(bad({ port: 1, origins: ['*'] }) ?? '', /listeners\.0\.origins: needs protocol: websockets/);
 });
 
 test('checkBrokerSecurity refuses anonymous beyond loopback, with a hint', () => {
