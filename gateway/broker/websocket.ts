@@ -127,8 +127,9 @@ export function createWebSocketRoute(options: WebSocketRouteOptions): WebSocketR
   });
   http.maxHeadersCount = MAX_HEADER_FIELDS;
   // a request node cannot parse (or over its header limits): closed without an answer page
-  http.on('clientError', (_err: Error, socket: Duplex) => {
-    onRefused('headers', socket as Socket);
+  http.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+    // (a peer gone in the middle of its request is no refusal)
+    if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') onRefused('headers', socket as Socket);
     socket.destroy();
   });
   const accepted = new WeakMap<Socket, Socket>();
