@@ -217,7 +217,6 @@ jobs:
     type: heartbeat
 tables:
   assets: { file: ${join(dir, 'assets.csv')}, key: id }
-
 broker:
   listeners:
     - { host: 127.0.0.1, port: 0 }
