@@ -5,6 +5,7 @@
 // under their limits; and a records response streamed record by record under a byte cap.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { drainedOrClosed } from '../../core/drained.js';
 import { ERROR_CATALOGUE, ERRORS, GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
 import type { StoredRecord } from '../store/types.js';
 
@@ -172,19 +173,6 @@ export async function streamRecords(res: ServerResponse, source: RecordsReader, 
   if (closed) return;
   if (!started) res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   res.end(`${started ? '' : `{"stream":${JSON.stringify(name)},"records":[`}],"next":${next},"truncated":${truncated}}`);
-}
-
-/** Resolves once res takes writes again, or is closed. */
-function drainedOrClosed(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }
 
 /** The status, body and headers answering an error a route threw (unknown errors are logged: a 500 with GH_INTERNAL). */

@@ -3,6 +3,7 @@
 // show them: is my rule capturing what I think, what exactly is waiting for upstream. --follow
 // keeps reading what arrives, as `tail -f`.
 import { closestName } from '../../core/closest-name.js';
+import { drainedOrClosed } from '../../core/drained.js';
 import { GatehouseError } from '../../core/errors.js';
 import { ADMIN_COMMAND_OPTIONS, ADMIN_FLAGS_HELP, type AdminTarget, adminGet, resolveAdmin } from './admin-client.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
@@ -73,16 +74,7 @@ export function recordLine(r: RecordRow): string {
 
 /** Resolves once the stream takes writes again (a slow reader of a pipe), or at once. */
 function written(stream: NodeJS.WritableStream, text: string): Promise<void> | undefined {
-  if (stream.write(text)) return undefined;
-  return new Promise((resolve) => {
-    const done = (): void => {
-      stream.off('drain', done);
-      stream.off('close', done);
-      resolve();
-    };
-    stream.on('drain', done);
-    stream.on('close', done);
-  });
+  return stream.write(text) ? undefined : drainedOrClosed(stream);
 }
 
 async function streamRow(target: AdminTarget, name: string): Promise<StreamRow> {
